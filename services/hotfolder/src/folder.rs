@@ -1,0 +1,314 @@
+//! [`HotFolder`]: one printer's directory tree and the operations both
+//! sides of the protocol perform on it.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use crate::format::{self, RESULT_SUFFIX, TICKET_SUFFIX};
+use crate::fsutil::{self, io_err};
+use crate::{HotFolderError, JobResult, JobTicket, LogEntry, TicketStatus};
+
+const INBOX: &str = "inbox";
+const WORK: &str = "work";
+const OUTBOX: &str = "outbox";
+const TMP: &str = "tmp";
+const CONTROL: &str = "control";
+const LOG: &str = "printer.log";
+const JAM: &str = "jam";
+/// Suffix given to a ticket file in `work/` that could not be parsed, so it
+/// stays for inspection without blocking the inbox or printer recovery.
+const REJECTED_SUFFIX: &str = ".rejected";
+
+/// A printer's hot folder: `inbox/`, `work/`, `outbox/`, `tmp/`, `control/`
+/// and `printer.log` under one root.
+#[derive(Debug, Clone)]
+pub struct HotFolder {
+    root: PathBuf,
+}
+
+impl HotFolder {
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        HotFolder { root: root.into() }
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Creates the root and its subdirectories if missing.
+    pub fn ensure_dirs(&self) -> Result<(), HotFolderError> {
+        for dir in [INBOX, WORK, OUTBOX, TMP, CONTROL] {
+            let path = self.root.join(dir);
+            fs::create_dir_all(&path).map_err(io_err(&path))?;
+        }
+        Ok(())
+    }
+
+    fn ticket_path(&self, dir: &str, stem: &str) -> PathBuf {
+        self.root.join(dir).join(format!("{stem}{TICKET_SUFFIX}"))
+    }
+
+    fn result_path(&self, stem: &str) -> PathBuf {
+        self.root.join(OUTBOX).join(format!("{stem}{RESULT_SUFFIX}"))
+    }
+
+    fn log_path(&self) -> PathBuf {
+        self.root.join(LOG)
+    }
+
+    fn jam_path(&self) -> PathBuf {
+        self.root.join(CONTROL).join(JAM)
+    }
+
+    fn tmp_dir(&self) -> PathBuf {
+        self.root.join(TMP)
+    }
+
+    /// Drops a ticket into the inbox unless this (job_id, serial) is already
+    /// pending (inbox/work) or finished (outbox or log): idempotent.
+    ///
+    /// Two submitters racing on the same ticket both write the same inbox
+    /// name, so at most one file results; the printer's own log check covers
+    /// anything that still slips through.
+    pub fn submit(&self, ticket: &JobTicket) -> Result<(), HotFolderError> {
+        let stem = format::stem(&ticket.job_id, &ticket.card_serial)?;
+        if self.status(&ticket.job_id, &ticket.card_serial)? != TicketStatus::Unknown {
+            return Ok(());
+        }
+        let text = format::ticket_to_text(ticket);
+        fsutil::write_atomic(
+            &self.tmp_dir(),
+            &self.ticket_path(INBOX, &stem),
+            text.as_bytes(),
+        )
+    }
+
+    /// Where a ticket is: Pending (in inbox or work), Finished(result)
+    /// (outbox file or log line), or Unknown (never seen).
+    ///
+    /// A result rebuilt from the log has an empty `printer`.
+    pub fn status(&self, job_id: &str, card_serial: &str) -> Result<TicketStatus, HotFolderError> {
+        let stem = format::stem(job_id, card_serial)?;
+        // Checked in the order a ticket travels (inbox, work, outbox, log),
+        // and each stage is written before the previous one is removed, so a
+        // ticket the printer moves on meanwhile is still seen at a later
+        // stage; the log, checked last, is never removed.
+        if fsutil::exists(&self.ticket_path(INBOX, &stem))?
+            || fsutil::exists(&self.ticket_path(WORK, &stem))?
+        {
+            return Ok(TicketStatus::Pending);
+        }
+        let result_path = self.result_path(&stem);
+        if let Some(bytes) = fsutil::read_optional(&result_path)? {
+            let text = fsutil::utf8(&result_path, bytes)?;
+            let result = format::result_from_text(&text).map_err(|reason| {
+                HotFolderError::Malformed {
+                    path: result_path.clone(),
+                    reason,
+                }
+            })?;
+            return Ok(TicketStatus::Finished(result));
+        }
+        Ok(match self.logged(job_id, card_serial)? {
+            Some(entry) => TicketStatus::Finished(entry.to_result("")),
+            None => TicketStatus::Unknown,
+        })
+    }
+
+    /// Removes the outbox result file once the caller has recorded it (the
+    /// log keeps the history). Acknowledging twice is harmless.
+    pub fn acknowledge(&self, job_id: &str, card_serial: &str) -> Result<(), HotFolderError> {
+        let stem = format::stem(job_id, card_serial)?;
+        fsutil::remove_if_exists(&self.result_path(&stem))
+    }
+
+    /// Every complete log line, oldest first. An unterminated final line is
+    /// an append cut short by a crash (or still in progress) and is ignored.
+    pub fn read_log(&self) -> Result<Vec<LogEntry>, HotFolderError> {
+        let path = self.log_path();
+        let Some(mut bytes) = fsutil::read_optional(&path)? else {
+            return Ok(Vec::new());
+        };
+        let complete = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+        bytes.truncate(complete);
+        let text = fsutil::utf8(&path, bytes)?;
+        text.lines()
+            .enumerate()
+            .filter(|(_, line)| !line.is_empty())
+            .map(|(index, line)| {
+                format::parse_log_line(line).map_err(|reason| HotFolderError::Malformed {
+                    path: path.clone(),
+                    reason: format!("line {}: {reason}", index + 1),
+                })
+            })
+            .collect()
+    }
+
+    /// Oldest ticket in the inbox (name order), moved atomically to work/;
+    /// None if the inbox is empty. Files not named like tickets are left
+    /// alone. A ticket file that cannot be parsed is renamed to
+    /// `work/{job_id}_{card_serial}.job.rejected` and reported as
+    /// [`HotFolderError::Malformed`]; the next call moves on.
+    pub fn take_next(&self) -> Result<Option<JobTicket>, HotFolderError> {
+        let inbox = self.root.join(INBOX);
+        for name in fsutil::sorted_file_names(&inbox)? {
+            let Some((job_id, card_serial)) = format::parse_file_name(&name, TICKET_SUFFIX) else {
+                continue;
+            };
+            let from = inbox.join(&name);
+            let to = self.root.join(WORK).join(&name);
+            match fs::rename(&from, &to) {
+                Ok(()) => return self.load_work_ticket(&to, &job_id, &card_serial).map(Some),
+                // Gone between listing and renaming; nothing to take.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(io_err(&from)(e)),
+            }
+        }
+        Ok(None)
+    }
+
+    /// Tickets left in work/ (e.g. after a printer crash), for recovery at
+    /// printer start, in name order. An unparseable one is set aside as in
+    /// [`take_next`](Self::take_next) and reported; calling again skips it.
+    pub fn in_work(&self) -> Result<Vec<JobTicket>, HotFolderError> {
+        let work = self.root.join(WORK);
+        let mut tickets = Vec::new();
+        for name in fsutil::sorted_file_names(&work)? {
+            if let Some((job_id, card_serial)) = format::parse_file_name(&name, TICKET_SUFFIX) {
+                tickets.push(self.load_work_ticket(&work.join(&name), &job_id, &card_serial)?);
+            }
+        }
+        Ok(tickets)
+    }
+
+    fn load_work_ticket(
+        &self,
+        path: &Path,
+        job_id: &str,
+        card_serial: &str,
+    ) -> Result<JobTicket, HotFolderError> {
+        let bytes = fs::read(path).map_err(io_err(path))?;
+        let parsed = String::from_utf8(bytes)
+            .map_err(|_| "not valid utf-8".to_owned())
+            .and_then(|text| format::ticket_from_text(&text))
+            .and_then(|ticket| {
+                if ticket.job_id == job_id && ticket.card_serial == card_serial {
+                    Ok(ticket)
+                } else {
+                    Err(format!(
+                        "contents name {}_{}, not the file name",
+                        ticket.job_id, ticket.card_serial
+                    ))
+                }
+            });
+        parsed.or_else(|reason| {
+            let mut rejected = path.as_os_str().to_owned();
+            rejected.push(REJECTED_SUFFIX);
+            let rejected = PathBuf::from(rejected);
+            fs::rename(path, &rejected).map_err(io_err(path))?;
+            Err(HotFolderError::Malformed {
+                path: rejected,
+                reason,
+            })
+        })
+    }
+
+    /// Records a finished card: append+fsync the log line, write the outbox
+    /// result, then remove the work file. Order matters for crash safety:
+    /// once the log line is durable the card counts as printed, and a crash
+    /// before the last step leaves a work file that recovery completes from
+    /// the log without printing again.
+    pub fn finish(&self, ticket: &JobTicket, result: &JobResult) -> Result<(), HotFolderError> {
+        check_matches(ticket, result)?;
+        let entry = LogEntry {
+            unix_ms: now_unix_ms(),
+            job_id: result.job_id.clone(),
+            card_serial: result.card_serial.clone(),
+            outcome: result.outcome,
+            detail: result.detail.clone(),
+        };
+        fsutil::append_durable(&self.log_path(), &format::log_line(&entry))?;
+        self.publish(ticket, result)
+    }
+
+    /// Completes a ticket whose log line already exists (a duplicate
+    /// submission, or recovery after a crash): writes the outbox result and
+    /// removes the work file, without appending to the log.
+    pub fn finish_logged(&self, ticket: &JobTicket, result: &JobResult) -> Result<(), HotFolderError> {
+        check_matches(ticket, result)?;
+        self.publish(ticket, result)
+    }
+
+    fn publish(&self, ticket: &JobTicket, result: &JobResult) -> Result<(), HotFolderError> {
+        let stem = format::stem(&ticket.job_id, &ticket.card_serial)?;
+        let text = format::result_to_text(result);
+        fsutil::write_atomic(&self.tmp_dir(), &self.result_path(&stem), text.as_bytes())?;
+        fsutil::remove_if_exists(&self.ticket_path(WORK, &stem))
+    }
+
+    /// Finished entry for (job_id, serial) in the log, if any; the first
+    /// one, should there ever be several.
+    pub fn logged(&self, job_id: &str, card_serial: &str) -> Result<Option<LogEntry>, HotFolderError> {
+        format::stem(job_id, card_serial)?;
+        Ok(self
+            .read_log()?
+            .into_iter()
+            .find(|entry| entry.job_id == job_id && entry.card_serial == card_serial))
+    }
+
+    /// Reads and clears the number of jams requested through `control/jam`
+    /// (file containing a count); 0 if absent.
+    pub fn take_jam_requests(&self) -> Result<u32, HotFolderError> {
+        // Claiming the file by renaming it away means a request written
+        // after this point lands in a fresh file instead of being lost.
+        let jam = self.jam_path();
+        let claimed = fsutil::unique_tmp_path(&self.tmp_dir(), "jam-claimed");
+        match fs::rename(&jam, &claimed) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+            Err(e) => return Err(io_err(&jam)(e)),
+        }
+        let bytes = fs::read(&claimed).map_err(io_err(&claimed))?;
+        fsutil::remove_if_exists(&claimed)?;
+        parse_count(&claimed, bytes)
+    }
+
+    /// Asks the printer to jam the next `n` cards (adds to any pending
+    /// request; atomic write). Meant for one requester at a time (a demo or
+    /// test): two concurrent requesters may overwrite each other's count.
+    pub fn request_jams(&self, n: u32) -> Result<(), HotFolderError> {
+        let jam = self.jam_path();
+        let pending = match fsutil::read_optional(&jam)? {
+            Some(bytes) => parse_count(&jam, bytes)?,
+            None => 0,
+        };
+        let total = pending.saturating_add(n);
+        fsutil::write_atomic(&self.tmp_dir(), &jam, format!("{total}\n").as_bytes())
+    }
+}
+
+fn check_matches(ticket: &JobTicket, result: &JobResult) -> Result<(), HotFolderError> {
+    format::stem(&ticket.job_id, &ticket.card_serial)?;
+    if ticket.job_id != result.job_id || ticket.card_serial != result.card_serial {
+        return Err(HotFolderError::BadName(format!(
+            "result for {}_{} does not match ticket {}_{}",
+            result.job_id, result.card_serial, ticket.job_id, ticket.card_serial
+        )));
+    }
+    Ok(())
+}
+
+fn parse_count(path: &Path, bytes: Vec<u8>) -> Result<u32, HotFolderError> {
+    let text = fsutil::utf8(path, bytes)?;
+    text.trim().parse().map_err(|_| HotFolderError::Malformed {
+        path: path.to_path_buf(),
+        reason: format!("jam count {:?} is not a non-negative integer", text.trim()),
+    })
+}
+
+fn now_unix_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |elapsed| u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX))
+}

@@ -1,0 +1,245 @@
+//! The text encodings: ticket and result files as `key=value` lines, log
+//! lines as tab-separated fields, and the file names derived from
+//! `(job_id, card_serial)`.
+//!
+//! Values are escaped (`\\`, `\n`, `\r`, `\t`) so a full name can never
+//! break a line or a log field.
+
+use std::collections::HashMap;
+
+use crate::{HotFolderError, JobResult, JobTicket, LogEntry, Outcome};
+
+pub(crate) const TICKET_SUFFIX: &str = ".job";
+pub(crate) const RESULT_SUFFIX: &str = ".result";
+
+/// Keeps `{job_id}_{card_serial}.result` well under the usual 255-byte
+/// file-name limit.
+const MAX_NAME_LEN: usize = 100;
+
+fn is_valid_name(value: &str) -> bool {
+    !value.is_empty()
+        && value.len() <= MAX_NAME_LEN
+        && value.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+}
+
+/// Job ids and serials become file names, so only `[A-Za-z0-9-]` is allowed.
+pub(crate) fn validate_name(kind: &str, value: &str) -> Result<(), HotFolderError> {
+    if is_valid_name(value) {
+        Ok(())
+    } else {
+        Err(HotFolderError::BadName(format!(
+            "{kind} {value:?} must be 1 to {MAX_NAME_LEN} characters of [A-Za-z0-9-]"
+        )))
+    }
+}
+
+/// Validates both names and returns the shared file stem `{job_id}_{card_serial}`.
+pub(crate) fn stem(job_id: &str, card_serial: &str) -> Result<String, HotFolderError> {
+    validate_name("job id", job_id)?;
+    validate_name("card serial", card_serial)?;
+    Ok(format!("{job_id}_{card_serial}"))
+}
+
+/// Splits `{job_id}_{card_serial}{suffix}`; `None` for any other file name,
+/// which the printer leaves alone.
+pub(crate) fn parse_file_name(file_name: &str, suffix: &str) -> Option<(String, String)> {
+    let (job_id, card_serial) = file_name.strip_suffix(suffix)?.split_once('_')?;
+    (is_valid_name(job_id) && is_valid_name(card_serial))
+        .then(|| (job_id.to_owned(), card_serial.to_owned()))
+}
+
+fn escape(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for c in value.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+fn unescape(value: &str) -> Result<String, String> {
+    let mut out = String::with_capacity(value.len());
+    let mut chars = value.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('\\') => out.push('\\'),
+            Some('n') => out.push('\n'),
+            Some('r') => out.push('\r'),
+            Some('t') => out.push('\t'),
+            Some(other) => return Err(format!("unknown escape \\{other}")),
+            None => return Err("value ends in a lone backslash".to_owned()),
+        }
+    }
+    Ok(out)
+}
+
+fn encode_fields(fields: &[(&str, &str)]) -> String {
+    fields
+        .iter()
+        .map(|(key, value)| format!("{key}={}\n", escape(value)))
+        .collect()
+}
+
+/// `key=value` lines; blank lines are skipped and unknown keys kept so
+/// readers can ignore them.
+struct Fields(HashMap<String, String>);
+
+impl Fields {
+    fn decode(text: &str) -> Result<Self, String> {
+        let mut map = HashMap::new();
+        for line in text.lines().filter(|line| !line.trim().is_empty()) {
+            let (key, value) = line
+                .split_once('=')
+                .ok_or_else(|| format!("line without '=': {line:?}"))?;
+            map.insert(key.trim().to_owned(), unescape(value)?);
+        }
+        Ok(Fields(map))
+    }
+
+    fn take(&mut self, key: &str) -> Result<String, String> {
+        self.0.remove(key).ok_or_else(|| format!("missing {key}"))
+    }
+
+    fn take_name(&mut self, key: &str) -> Result<String, String> {
+        let value = self.take(key)?;
+        if is_valid_name(&value) {
+            Ok(value)
+        } else {
+            Err(format!("{key} {value:?} is not [A-Za-z0-9-]"))
+        }
+    }
+}
+
+pub(crate) fn ticket_to_text(ticket: &JobTicket) -> String {
+    encode_fields(&[
+        ("job_id", &ticket.job_id),
+        ("card_serial", &ticket.card_serial),
+        ("nik", &ticket.nik),
+        ("full_name", &ticket.full_name),
+    ])
+}
+
+pub(crate) fn ticket_from_text(text: &str) -> Result<JobTicket, String> {
+    let mut fields = Fields::decode(text)?;
+    Ok(JobTicket {
+        job_id: fields.take_name("job_id")?,
+        card_serial: fields.take_name("card_serial")?,
+        nik: fields.take("nik")?,
+        full_name: fields.take("full_name")?,
+    })
+}
+
+pub(crate) fn result_to_text(result: &JobResult) -> String {
+    encode_fields(&[
+        ("job_id", &result.job_id),
+        ("card_serial", &result.card_serial),
+        ("outcome", result.outcome.as_str()),
+        ("detail", &result.detail),
+        ("printer", &result.printer),
+    ])
+}
+
+fn parse_outcome(text: &str) -> Result<Outcome, String> {
+    Outcome::parse(text).ok_or_else(|| format!("unknown outcome {text:?}"))
+}
+
+pub(crate) fn result_from_text(text: &str) -> Result<JobResult, String> {
+    let mut fields = Fields::decode(text)?;
+    Ok(JobResult {
+        job_id: fields.take_name("job_id")?,
+        card_serial: fields.take_name("card_serial")?,
+        outcome: parse_outcome(&fields.take("outcome")?)?,
+        detail: fields.take("detail")?,
+        printer: fields.take("printer")?,
+    })
+}
+
+/// One log line, newline included.
+pub(crate) fn log_line(entry: &LogEntry) -> String {
+    format!(
+        "{}\t{}\t{}\t{}\t{}\n",
+        entry.unix_ms,
+        entry.job_id,
+        entry.card_serial,
+        entry.outcome.as_str(),
+        escape(&entry.detail)
+    )
+}
+
+pub(crate) fn parse_log_line(line: &str) -> Result<LogEntry, String> {
+    let parts: Vec<&str> = line.split('\t').collect();
+    let [unix_ms, job_id, card_serial, outcome, detail] = parts[..] else {
+        return Err(format!("expected 5 tab-separated fields, got {}", parts.len()));
+    };
+    if !is_valid_name(job_id) || !is_valid_name(card_serial) {
+        return Err(format!("bad job id or serial in {line:?}"));
+    }
+    Ok(LogEntry {
+        unix_ms: unix_ms
+            .parse()
+            .map_err(|_| format!("bad timestamp {unix_ms:?}"))?,
+        job_id: job_id.to_owned(),
+        card_serial: card_serial.to_owned(),
+        outcome: parse_outcome(outcome)?,
+        detail: unescape(detail)?,
+    })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn awkward_values_survive_a_round_trip() {
+        let ticket = JobTicket {
+            job_id: "000001".into(),
+            card_serial: "S-1".into(),
+            nik: "3527014507900001".into(),
+            full_name: "Line\nbreak\ttab \\ back=slash é".into(),
+        };
+        let text = ticket_to_text(&ticket);
+        assert_eq!(text.lines().count(), 4);
+        assert_eq!(ticket_from_text(&text).unwrap(), ticket);
+    }
+
+    #[test]
+    fn unknown_ticket_keys_are_ignored() {
+        let text = "job_id=1\ncard_serial=2\nnik=3\nfull_name=4\nphoto=abc\n";
+        assert_eq!(ticket_from_text(text).unwrap().full_name, "4");
+    }
+
+    #[test]
+    fn a_log_detail_with_tabs_stays_one_field() {
+        let entry = LogEntry {
+            unix_ms: 17,
+            job_id: "7".into(),
+            card_serial: "x".into(),
+            outcome: Outcome::Jammed,
+            detail: "a\tb\nc".into(),
+        };
+        let line = log_line(&entry);
+        assert_eq!(line.matches('\t').count(), 4);
+        assert_eq!(parse_log_line(line.trim_end_matches('\n')).unwrap(), entry);
+    }
+
+    #[test]
+    fn file_names_only_parse_when_both_parts_are_valid() {
+        assert_eq!(
+            parse_file_name("0001_AB-9.job", TICKET_SUFFIX),
+            Some(("0001".to_owned(), "AB-9".to_owned()))
+        );
+        assert_eq!(parse_file_name("0001_AB_9.job", TICKET_SUFFIX), None);
+        assert_eq!(parse_file_name("0001_AB.tmp", TICKET_SUFFIX), None);
+        assert_eq!(parse_file_name("_AB.job", TICKET_SUFFIX), None);
+    }
+}

@@ -1,0 +1,146 @@
+//! The hot-folder card printer protocol, shared by the print-service's
+//! printer driver and the `card-printer-sim` simulator.
+//!
+//! The print node drops one ticket file per card into the printer's
+//! `inbox/`; the printer moves it to `work/`, prints it, appends a line to
+//! its append-only `printer.log`, writes `outbox/{job_id}_{card_serial}.result`
+//! and removes the work file. The log outlives print-node crashes, so after a
+//! failover the new print leader can ask [`HotFolder::status`] whether a
+//! `(job_id, card_serial)` was printed, and [`HotFolder::submit`] is a no-op
+//! for any ticket the printer already holds or finished: a card is never
+//! printed twice.
+//!
+//! Every file is written to `tmp/` and renamed into place, and log lines are
+//! appended and fsync'd, so a crash on either side never leaves a half-written
+//! file behind; a torn final log line is ignored when reading.
+//!
+//! The API is synchronous `std::fs`; async callers wrap it in
+//! `tokio::task::spawn_blocking`.
+//!
+//! ```
+//! use ektp_hotfolder::{HotFolder, JobTicket, TicketStatus};
+//!
+//! let root = std::env::temp_dir().join(format!("hotfolder-doc-{}", std::process::id()));
+//! let folder = HotFolder::new(&root);
+//! folder.ensure_dirs()?;
+//! let ticket = JobTicket {
+//!     job_id: "000042".into(),
+//!     card_serial: "C-0001".into(),
+//!     nik: "3527014507900001".into(),
+//!     full_name: "Siti Rahayu".into(),
+//! };
+//! folder.submit(&ticket)?;
+//! folder.submit(&ticket)?; // idempotent
+//! assert_eq!(folder.status("000042", "C-0001")?, TicketStatus::Pending);
+//! # std::fs::remove_dir_all(&root).ok();
+//! # Ok::<(), ektp_hotfolder::HotFolderError>(())
+//! ```
+
+mod folder;
+mod format;
+mod fsutil;
+
+use std::fmt;
+use std::path::PathBuf;
+
+pub use folder::HotFolder;
+
+/// One card to print, as dropped into the inbox.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobTicket {
+    pub job_id: String,
+    pub card_serial: String,
+    pub nik: String,
+    pub full_name: String,
+}
+
+/// How printing a card ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Outcome {
+    Printed,
+    Jammed,
+}
+
+impl Outcome {
+    /// The protocol spelling: `printed` or `jammed`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Printed => "printed",
+            Outcome::Jammed => "jammed",
+        }
+    }
+
+    /// Reads the protocol spelling back; `None` for anything else.
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "printed" => Some(Outcome::Printed),
+            "jammed" => Some(Outcome::Jammed),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Outcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The printer's answer for one card, as written to the outbox.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobResult {
+    pub job_id: String,
+    pub card_serial: String,
+    pub outcome: Outcome,
+    pub detail: String,
+    /// The printer's name; empty when the result was rebuilt from the log,
+    /// which does not record it.
+    pub printer: String,
+}
+
+/// Where a ticket is in the printer's pipeline.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TicketStatus {
+    /// Never seen (or its malformed ticket file was rejected).
+    Unknown,
+    /// In the inbox or being printed.
+    Pending,
+    /// Done, from the outbox result or, once acknowledged, the log.
+    Finished(JobResult),
+}
+
+/// One line of the printer's append-only job log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogEntry {
+    pub unix_ms: u64,
+    pub job_id: String,
+    pub card_serial: String,
+    pub outcome: Outcome,
+    pub detail: String,
+}
+
+impl LogEntry {
+    /// The outbox result this entry stands for, credited to `printer`.
+    pub fn to_result(&self, printer: &str) -> JobResult {
+        JobResult {
+            job_id: self.job_id.clone(),
+            card_serial: self.card_serial.clone(),
+            outcome: self.outcome,
+            detail: self.detail.clone(),
+            printer: printer.to_owned(),
+        }
+    }
+}
+
+#[derive(thiserror::Error, Debug)]
+pub enum HotFolderError {
+    #[error("i/o error on {}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("bad name: {0}")]
+    BadName(String),
+    #[error("malformed {}: {reason}", path.display())]
+    Malformed { path: PathBuf, reason: String },
+}

@@ -1,0 +1,94 @@
+//! Configuration every ektp node shares, flattened into each service's own.
+
+use clap::{Args, ValueEnum};
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// Log output format.
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line, for log shippers.
+    Json,
+}
+
+/// Settings shared by every ektp node.
+#[derive(Args, Clone, Debug)]
+pub struct NodeArgs {
+    /// Office id: every key lives under `/ektp/{office}/`.
+    #[arg(long, env = "EKTP_OFFICE", default_value = "dev", value_parser = parse_office)]
+    pub office: String,
+    /// etcd client endpoints, comma-separated.
+    #[arg(long, env = "EKTP_ETCD_ENDPOINTS", value_delimiter = ',', default_value = "http://127.0.0.1:2379")]
+    pub etcd_endpoints: Vec<String>,
+    /// Address the gRPC server binds.
+    #[arg(long, env = "EKTP_LISTEN")]
+    pub listen: Option<SocketAddr>,
+    /// Address peers and clients reach this node at (`http://host:port`);
+    /// defaults to the bound address.
+    #[arg(long, env = "EKTP_ADVERTISE")]
+    pub advertise: Option<String>,
+    /// Address the Prometheus `/metrics` listener binds.
+    #[arg(long, env = "EKTP_METRICS_LISTEN")]
+    pub metrics_listen: Option<SocketAddr>,
+    /// Leader lease TTL in seconds (etcd's minimum is 2 at its default heartbeat).
+    #[arg(long, env = "EKTP_LEASE_TTL_SECS", default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=60))]
+    pub lease_ttl_secs: u64,
+    /// Server-side deadline for one request, in milliseconds.
+    #[arg(long, env = "EKTP_REQUEST_TIMEOUT_MS", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(100..=600_000))]
+    pub request_timeout_ms: u64,
+    /// How long a stopping node drains in-flight requests, in milliseconds.
+    #[arg(long, env = "EKTP_DRAIN_TIMEOUT_MS", default_value_t = 5_000)]
+    pub drain_timeout_ms: u64,
+    /// Log format.
+    #[arg(long, env = "EKTP_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+impl NodeArgs {
+    /// The lease TTL.
+    pub fn lease_ttl(&self) -> Duration {
+        Duration::from_secs(self.lease_ttl_secs)
+    }
+
+    /// How long before its lease could expire a leader stops on its own.
+    pub fn lease_margin(&self) -> Duration {
+        (self.lease_ttl() / 5).min(Duration::from_millis(1_000))
+    }
+
+    /// The per-request server deadline.
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_millis(self.request_timeout_ms)
+    }
+
+    /// The drain timeout.
+    pub fn drain_timeout(&self) -> Duration {
+        Duration::from_millis(self.drain_timeout_ms)
+    }
+
+    /// The etcd key prefix of this office: `/ektp/{office}/`.
+    pub fn key_prefix(&self) -> String {
+        format!("/ektp/{}/", self.office)
+    }
+
+    /// The advertised address, given the address actually bound.
+    pub fn advertised(&self, bound: SocketAddr) -> String {
+        self.advertise
+            .clone()
+            .unwrap_or_else(|| format!("http://{bound}"))
+    }
+}
+
+fn parse_office(value: &str) -> Result<String, String> {
+    let ok = !value.is_empty()
+        && value.len() <= 32
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    if ok {
+        Ok(value.to_owned())
+    } else {
+        Err("office ids are 1-32 characters of a-z, 0-9 and '-'".into())
+    }
+}

@@ -1,0 +1,27 @@
+//! Server scaffolding shared by registry-service and print-service: the
+//! common node configuration, tracing, the Prometheus `/metrics` listener,
+//! the tower stack every gRPC server runs behind, health and reflection,
+//! gRPC error details (`BadRequest`, `NOT_LEADER`), forwarding to the leader,
+//! and graceful shutdown.
+
+mod config;
+mod etcd;
+mod forward;
+mod health;
+mod metrics_http;
+mod reflection;
+mod shutdown;
+mod stack;
+mod status;
+mod telemetry;
+
+pub use config::{LogFormat, NodeArgs};
+pub use etcd::connect as connect_etcd;
+pub use forward::{FORWARDED_HEADER, LeaderChannels, is_forwarded, mark_forwarded};
+pub use health::spawn_readiness;
+pub use metrics_http::{install_recorder, serve_metrics};
+pub use reflection::reflection_services;
+pub use shutdown::shutdown_signal;
+pub use stack::{Deadline, DeadlineLayer, server_builder};
+pub use status::{NOT_LEADER, Violations, leader_address_of, not_leader};
+pub use telemetry::init_tracing;
