@@ -50,7 +50,9 @@ impl HotFolder {
     }
 
     fn result_path(&self, stem: &str) -> PathBuf {
-        self.root.join(OUTBOX).join(format!("{stem}{RESULT_SUFFIX}"))
+        self.root
+            .join(OUTBOX)
+            .join(format!("{stem}{RESULT_SUFFIX}"))
     }
 
     fn log_path(&self) -> PathBuf {
@@ -102,12 +104,11 @@ impl HotFolder {
         let result_path = self.result_path(&stem);
         if let Some(bytes) = fsutil::read_optional(&result_path)? {
             let text = fsutil::utf8(&result_path, bytes)?;
-            let result = format::result_from_text(&text).map_err(|reason| {
-                HotFolderError::Malformed {
+            let result =
+                format::result_from_text(&text).map_err(|reason| HotFolderError::Malformed {
                     path: result_path.clone(),
                     reason,
-                }
-            })?;
+                })?;
             return Ok(TicketStatus::Finished(result));
         }
         Ok(match self.logged(job_id, card_serial)? {
@@ -235,7 +236,11 @@ impl HotFolder {
     /// Completes a ticket whose log line already exists (a duplicate
     /// submission, or recovery after a crash): writes the outbox result and
     /// removes the work file, without appending to the log.
-    pub fn finish_logged(&self, ticket: &JobTicket, result: &JobResult) -> Result<(), HotFolderError> {
+    pub fn finish_logged(
+        &self,
+        ticket: &JobTicket,
+        result: &JobResult,
+    ) -> Result<(), HotFolderError> {
         check_matches(ticket, result)?;
         self.publish(ticket, result)
     }
@@ -249,7 +254,11 @@ impl HotFolder {
 
     /// Finished entry for (job_id, serial) in the log, if any; the first
     /// one, should there ever be several.
-    pub fn logged(&self, job_id: &str, card_serial: &str) -> Result<Option<LogEntry>, HotFolderError> {
+    pub fn logged(
+        &self,
+        job_id: &str,
+        card_serial: &str,
+    ) -> Result<Option<LogEntry>, HotFolderError> {
         format::stem(job_id, card_serial)?;
         Ok(self
             .read_log()?
@@ -310,5 +319,7 @@ fn parse_count(path: &Path, bytes: Vec<u8>) -> Result<u32, HotFolderError> {
 fn now_unix_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map_or(0, |elapsed| u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX))
+        .map_or(0, |elapsed| {
+            u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX)
+        })
 }

@@ -19,7 +19,9 @@ const MAX_NAME_LEN: usize = 100;
 fn is_valid_name(value: &str) -> bool {
     !value.is_empty()
         && value.len() <= MAX_NAME_LEN
-        && value.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-')
 }
 
 /// Job ids and serials become file names, so only `[A-Za-z0-9-]` is allowed.
@@ -178,7 +180,10 @@ pub(crate) fn log_line(entry: &LogEntry) -> String {
 pub(crate) fn parse_log_line(line: &str) -> Result<LogEntry, String> {
     let parts: Vec<&str> = line.split('\t').collect();
     let [unix_ms, job_id, card_serial, outcome, detail] = parts[..] else {
-        return Err(format!("expected 5 tab-separated fields, got {}", parts.len()));
+        return Err(format!(
+            "expected 5 tab-separated fields, got {}",
+            parts.len()
+        ));
     };
     if !is_valid_name(job_id) || !is_valid_name(card_serial) {
         return Err(format!("bad job id or serial in {line:?}"));

@@ -41,7 +41,11 @@ fn sync_dir(dir: &Path) {
 
 /// Writes `bytes` to a fresh file in `tmp_dir`, fsyncs it and renames it to
 /// `dest`, so readers see either the old file or the whole new one.
-pub(crate) fn write_atomic(tmp_dir: &Path, dest: &Path, bytes: &[u8]) -> Result<(), HotFolderError> {
+pub(crate) fn write_atomic(
+    tmp_dir: &Path,
+    dest: &Path,
+    bytes: &[u8],
+) -> Result<(), HotFolderError> {
     let label = dest
         .file_name()
         .map(|name| name.to_string_lossy().into_owned())

@@ -1,0 +1,295 @@
+//! The print loop: recover what a crash left in `work/`, then take tickets
+//! from the inbox one at a time, "print" each by sleeping for the card's
+//! print time, and record the outcome.
+
+use std::thread;
+use std::time::Duration;
+
+use ektp_hotfolder::{HotFolder, HotFolderError, JobResult, JobTicket, Outcome};
+
+/// Wait after an I/O failure before polling again, so a broken folder does
+/// not flood stderr.
+const IO_ERROR_BACKOFF: Duration = Duration::from_secs(1);
+
+pub const JAM_DETAIL: &str = "simulated jam";
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PrinterConfig {
+    /// Written into every result's `printer` field.
+    pub name: String,
+    /// How long one card takes.
+    pub print_time: Duration,
+    /// Jam every Nth card fed; 0 never.
+    pub jam_every: u64,
+}
+
+/// The time one card takes at `cards_per_hour`; `None` for a rate of 0.
+pub fn print_time(cards_per_hour: u64) -> Option<Duration> {
+    const NANOS_PER_HOUR: u64 = 3_600 * 1_000_000_000;
+    NANOS_PER_HOUR
+        .checked_div(cards_per_hour)
+        .map(Duration::from_nanos)
+}
+
+/// What the printer did with one ticket.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Handled {
+    /// A card was fed; the outcome may be a jam.
+    Fed(JobResult),
+    /// The log already had this ticket, so no card was fed and the outbox
+    /// result was rebuilt from the log.
+    AlreadyLogged(JobResult),
+}
+
+pub struct Printer {
+    folder: HotFolder,
+    config: PrinterConfig,
+    cards_fed: u64,
+    jams_requested: u32,
+}
+
+impl Printer {
+    pub fn new(folder: HotFolder, config: PrinterConfig) -> Self {
+        Printer {
+            folder,
+            config,
+            cards_fed: 0,
+            jams_requested: 0,
+        }
+    }
+
+    pub fn folder(&self) -> &HotFolder {
+        &self.folder
+    }
+
+    /// Completes every ticket a previous run left in `work/`: those already
+    /// logged get their outbox result from the log, the rest are printed.
+    pub fn recover(&mut self) -> Result<Vec<Handled>, HotFolderError> {
+        let tickets = loop {
+            match self.folder.in_work() {
+                Ok(tickets) => break tickets,
+                // The bad file has been set aside; list again without it.
+                Err(err @ HotFolderError::Malformed { .. }) => eprintln!("rejected: {err}"),
+                Err(err) => return Err(err),
+            }
+        };
+        tickets.iter().map(|ticket| self.process(ticket)).collect()
+    }
+
+    /// Handles one ticket that is in `work/`. The log is consulted first, so
+    /// a ticket that was ever finished is never fed again.
+    pub fn process(&mut self, ticket: &JobTicket) -> Result<Handled, HotFolderError> {
+        if let Some(entry) = self.folder.logged(&ticket.job_id, &ticket.card_serial)? {
+            let result = entry.to_result(&self.config.name);
+            self.folder.finish_logged(ticket, &result)?;
+            eprintln!(
+                "already logged job={} serial={} outcome={}: not printed again",
+                ticket.job_id, ticket.card_serial, result.outcome
+            );
+            return Ok(Handled::AlreadyLogged(result));
+        }
+
+        thread::sleep(self.config.print_time);
+        self.cards_fed += 1;
+        let jammed = if self.jams_requested > 0 {
+            self.jams_requested -= 1;
+            true
+        } else {
+            self.cards_fed.checked_rem(self.config.jam_every) == Some(0)
+        };
+        let (outcome, detail) = if jammed {
+            (Outcome::Jammed, JAM_DETAIL)
+        } else {
+            (Outcome::Printed, "")
+        };
+        let result = JobResult {
+            job_id: ticket.job_id.clone(),
+            card_serial: ticket.card_serial.clone(),
+            outcome,
+            detail: detail.to_owned(),
+            printer: self.config.name.clone(),
+        };
+        self.folder.finish(ticket, &result)?;
+        eprintln!(
+            "{} job={} serial={}",
+            outcome, ticket.job_id, ticket.card_serial
+        );
+        Ok(Handled::Fed(result))
+    }
+
+    /// Picks up jam requests, then handles the oldest inbox ticket, if any.
+    pub fn poll_once(&mut self) -> Result<Option<Handled>, HotFolderError> {
+        let jams = self.folder.take_jam_requests()?;
+        self.jams_requested = self.jams_requested.saturating_add(jams);
+        match self.folder.take_next()? {
+            Some(ticket) => self.process(&ticket).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Serves the inbox forever; errors are reported and retried, since the
+    /// printer must outlast whatever the print nodes do to the folder.
+    pub fn run(&mut self, poll: Duration) -> ! {
+        loop {
+            match self.poll_once() {
+                Ok(Some(_)) => {}
+                Ok(None) => thread::sleep(poll),
+                Err(err @ HotFolderError::Io { .. }) => {
+                    eprintln!("error: {err}");
+                    thread::sleep(poll.max(IO_ERROR_BACKOFF));
+                }
+                Err(err) => eprintln!("rejected: {err}"),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+    use std::fs;
+
+    fn printer(jam_every: u64) -> (tempfile::TempDir, Printer) {
+        let dir = tempfile::tempdir().unwrap();
+        let folder = HotFolder::new(dir.path());
+        folder.ensure_dirs().unwrap();
+        let config = PrinterConfig {
+            name: "printer-test".into(),
+            print_time: Duration::ZERO,
+            jam_every,
+        };
+        (dir, Printer::new(folder, config))
+    }
+
+    fn ticket(job_id: &str) -> JobTicket {
+        JobTicket {
+            job_id: job_id.into(),
+            card_serial: "S1".into(),
+            nik: "3527014507900001".into(),
+            full_name: "Siti Rahayu".into(),
+        }
+    }
+
+    fn work_file(printer: &Printer, job_id: &str) -> std::path::PathBuf {
+        printer
+            .folder()
+            .root()
+            .join("work")
+            .join(format!("{job_id}_S1.job"))
+    }
+
+    fn outcomes(printer: &Printer) -> Vec<Outcome> {
+        let log = printer.folder().read_log().unwrap();
+        log.into_iter().map(|entry| entry.outcome).collect()
+    }
+
+    #[test]
+    fn a_logged_ticket_is_never_printed_twice() {
+        let (_dir, mut printer) = printer(0);
+        printer.folder().submit(&ticket("000001")).unwrap();
+        let first = printer.poll_once().unwrap();
+        assert!(matches!(first, Some(Handled::Fed(_))));
+
+        // The same ticket handed to the printer again, as a stray duplicate would be.
+        let again = printer.process(&ticket("000001")).unwrap();
+        let Handled::AlreadyLogged(result) = again else {
+            panic!("printed a logged ticket again: {again:?}");
+        };
+        assert_eq!(result.outcome, Outcome::Printed);
+        assert_eq!(result.printer, "printer-test");
+        assert_eq!(outcomes(&printer), [Outcome::Printed]);
+    }
+
+    #[test]
+    fn a_duplicate_that_bypasses_submit_is_completed_from_the_log() {
+        let (_dir, mut printer) = printer(0);
+        let folder = printer.folder().clone();
+        folder.submit(&ticket("000001")).unwrap();
+        let inbox_file = folder.root().join("inbox").join("000001_S1.job");
+        let bytes = fs::read(&inbox_file).unwrap();
+        printer.poll_once().unwrap();
+        folder.acknowledge("000001", "S1").unwrap();
+
+        fs::write(&inbox_file, bytes).unwrap();
+        let again = printer.poll_once().unwrap();
+        assert!(matches!(again, Some(Handled::AlreadyLogged(_))));
+        assert_eq!(outcomes(&printer), [Outcome::Printed]);
+        assert!(matches!(
+            folder.status("000001", "S1").unwrap(),
+            ektp_hotfolder::TicketStatus::Finished(_)
+        ));
+        assert!(!work_file(&printer, "000001").exists());
+    }
+
+    #[test]
+    fn recovering_a_work_ticket_that_was_already_logged_adds_no_log_line() {
+        let (_dir, mut printer) = printer(0);
+        let folder = printer.folder().clone();
+        folder.submit(&ticket("000001")).unwrap();
+        let taken = folder.take_next().unwrap().unwrap();
+        let bytes = fs::read(work_file(&printer, "000001")).unwrap();
+        printer.process(&taken).unwrap();
+        folder.acknowledge("000001", "S1").unwrap();
+        // A crash right after the log append: the work file is still there.
+        fs::write(work_file(&printer, "000001"), bytes).unwrap();
+
+        let recovered = printer.recover().unwrap();
+        assert!(matches!(recovered[..], [Handled::AlreadyLogged(_)]));
+        assert_eq!(outcomes(&printer), [Outcome::Printed]);
+        assert!(!work_file(&printer, "000001").exists());
+        let result = folder.root().join("outbox").join("000001_S1.result");
+        assert!(result.exists());
+    }
+
+    #[test]
+    fn recovering_a_work_ticket_that_was_never_logged_prints_it() {
+        let (_dir, mut printer) = printer(0);
+        let folder = printer.folder().clone();
+        folder.submit(&ticket("000001")).unwrap();
+        folder.take_next().unwrap().unwrap();
+
+        let recovered = printer.recover().unwrap();
+        assert!(matches!(recovered[..], [Handled::Fed(_)]));
+        assert_eq!(outcomes(&printer), [Outcome::Printed]);
+        assert!(folder.in_work().unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_requested_jam_hits_only_the_next_card() {
+        let (_dir, mut printer) = printer(0);
+        let folder = printer.folder().clone();
+        for job_id in ["000001", "000002"] {
+            folder.submit(&ticket(job_id)).unwrap();
+        }
+        folder.request_jams(1).unwrap();
+        while printer.poll_once().unwrap().is_some() {}
+
+        assert_eq!(outcomes(&printer), [Outcome::Jammed, Outcome::Printed]);
+        let log = folder.read_log().unwrap();
+        assert_eq!(log[0].detail, JAM_DETAIL);
+    }
+
+    #[test]
+    fn jam_every_n_jams_every_nth_card_fed() {
+        let (_dir, mut printer) = printer(3);
+        for n in 1..=6 {
+            let job_id = format!("{n:06}");
+            printer.folder().submit(&ticket(&job_id)).unwrap();
+        }
+        while printer.poll_once().unwrap().is_some() {}
+
+        use Outcome::{Jammed, Printed};
+        assert_eq!(
+            outcomes(&printer),
+            [Printed, Printed, Jammed, Printed, Printed, Jammed]
+        );
+    }
+
+    #[test]
+    fn print_time_follows_the_hourly_rate() {
+        assert_eq!(print_time(3_600), Some(Duration::from_secs(1)));
+        assert_eq!(print_time(36_000), Some(Duration::from_millis(100)));
+        assert_eq!(print_time(0), None);
+    }
+}

@@ -1,0 +1,133 @@
+//! The compiled simulator driven through its hot folder, as the demo and
+//! the failover tests use it.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::collections::HashSet;
+use std::fs::File;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use ektp_hotfolder::{HotFolder, JobTicket, Outcome, TicketStatus};
+
+const BIN: &str = env!("CARGO_BIN_EXE_card-printer-sim");
+
+/// Kills the simulator even when an assertion fails first.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn start(dir: &Path, stderr_log: &Path) -> Running {
+    let child = Command::new(BIN)
+        .args(["--dir", dir.to_str().unwrap()])
+        .args([
+            "--name",
+            "sim-test",
+            "--cards-per-hour",
+            "3600000",
+            "--poll-ms",
+            "5",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(File::create(stderr_log).unwrap())
+        .spawn()
+        .unwrap();
+    Running(child)
+}
+
+fn ticket(n: usize) -> JobTicket {
+    JobTicket {
+        job_id: format!("{n:06}"),
+        card_serial: format!("CARD-{n}"),
+        nik: "3527014507900001".into(),
+        full_name: format!("Resident Number {n}"),
+    }
+}
+
+#[test]
+fn the_simulator_prints_twenty_submitted_cards_exactly_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("printer");
+    let stderr_log = dir.path().join("sim.stderr");
+    let mut sim = start(&root, &stderr_log);
+
+    let folder = HotFolder::new(&root);
+    folder.ensure_dirs().unwrap();
+    let tickets: Vec<JobTicket> = (1..=20).map(ticket).collect();
+    for card in &tickets {
+        folder.submit(card).unwrap();
+        folder.submit(card).unwrap();
+    }
+
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let finished = tickets
+            .iter()
+            .filter(|card| {
+                matches!(
+                    folder.status(&card.job_id, &card.card_serial).unwrap(),
+                    TicketStatus::Finished(_)
+                )
+            })
+            .count();
+        if finished == tickets.len() {
+            break;
+        }
+        if let Some(status) = sim.0.try_wait().unwrap() {
+            let stderr = std::fs::read_to_string(&stderr_log).unwrap_or_default();
+            panic!("simulator exited with {status}:\n{stderr}");
+        }
+        if Instant::now() > deadline {
+            let stderr = std::fs::read_to_string(&stderr_log).unwrap_or_default();
+            panic!("only {finished}/20 finished before the deadline:\n{stderr}");
+        }
+        thread::sleep(Duration::from_millis(10));
+    }
+    // Re-submitting finished cards must not bring them back.
+    for card in &tickets {
+        folder.submit(card).unwrap();
+    }
+    drop(sim);
+
+    let log = folder.read_log().unwrap();
+    assert_eq!(log.len(), 20);
+    assert!(log.iter().all(|entry| entry.outcome == Outcome::Printed));
+    let distinct: HashSet<(&str, &str)> = log
+        .iter()
+        .map(|entry| (entry.job_id.as_str(), entry.card_serial.as_str()))
+        .collect();
+    assert_eq!(distinct.len(), 20);
+    let TicketStatus::Finished(result) = folder.status("000007", "CARD-7").unwrap() else {
+        panic!("card 7 is not finished");
+    };
+    assert_eq!(result.printer, "sim-test");
+
+    let stderr = std::fs::read_to_string(&stderr_log).unwrap();
+    assert_eq!(stderr.matches("printed job=").count(), 20);
+    assert!(!stderr.contains("Resident Number"), "stderr leaked a name");
+}
+
+#[test]
+fn a_zero_print_rate_is_refused_with_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = Command::new(BIN)
+        .args([
+            "--dir",
+            dir.path().to_str().unwrap(),
+            "--cards-per-hour",
+            "0",
+        ])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("--cards-per-hour"), "{stderr}");
+}

@@ -1,0 +1,36 @@
+//! registry-service configuration: flags, or `EKTP_*` environment variables.
+
+use clap::Parser;
+use ektp_server::NodeArgs;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// The ektp registry: residents, print queue and card ledger in etcd.
+#[derive(Parser, Clone, Debug)]
+#[command(name = "registry-service", version)]
+pub struct RegistryConfig {
+    #[command(flatten)]
+    pub node: NodeArgs,
+    /// Failed print attempts (spoiled blanks) after which a job is FAILED.
+    #[arg(long, env = "EKTP_MAX_PRINT_ATTEMPTS", default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=20))]
+    pub max_print_attempts: u32,
+    /// Hours an idempotency record (`request_id`) is kept.
+    #[arg(long, env = "EKTP_REQUEST_RETENTION_HOURS", default_value_t = 24, value_parser = clap::value_parser!(u64).range(1..=24 * 30))]
+    pub request_retention_hours: u64,
+}
+
+impl RegistryConfig {
+    /// Where the gRPC server binds when not configured.
+    pub fn listen(&self) -> SocketAddr {
+        self.node.listen.unwrap_or(SocketAddr::from(([127, 0, 0, 1], 50051)))
+    }
+
+    /// Where `/metrics` binds when not configured.
+    pub fn metrics_listen(&self) -> SocketAddr {
+        self.node.metrics_listen.unwrap_or(SocketAddr::from(([127, 0, 0, 1], 9091)))
+    }
+
+    pub fn request_retention(&self) -> Duration {
+        Duration::from_secs(self.request_retention_hours * 3600)
+    }
+}

@@ -1,0 +1,93 @@
+//! The `ektp.v1.PrintQueue` service, called by the print leader.
+
+use super::Forwarder;
+use crate::keys::Keys;
+use crate::validate;
+use crate::writer::{PrintCall, Writer};
+use ektp_proto::v1::print_queue_client::PrintQueueClient;
+use ektp_proto::v1::print_queue_server::PrintQueue;
+use ektp_proto::v1::*;
+use ektp_server::Violations;
+use tonic::{Request, Response, Status};
+
+/// Most jobs one claim may take.
+const MAX_CLAIM: u32 = 100;
+
+/// The PrintQueue API over the writer.
+pub struct PrintQueueApi {
+    pub writer: Writer,
+    pub forwarder: Forwarder,
+    pub keys: Keys,
+}
+
+impl PrintQueueApi {
+    fn printer(v: &mut Violations, printer: &str) -> String {
+        let ok = (1..=64).contains(&printer.len())
+            && printer
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
+        v.require(ok, "printer", "1-64 characters of A-Z a-z 0-9 . _ -");
+        printer.to_owned()
+    }
+}
+
+#[tonic::async_trait]
+impl PrintQueue for PrintQueueApi {
+    async fn claim_jobs(&self, request: Request<ClaimJobsRequest>) -> Result<Response<ClaimJobsResponse>, Status> {
+        let writer = self.writer.clone();
+        let election = self.keys.print_election();
+        self.forwarder
+            .write(
+                request,
+                |r| async move {
+                    let mut v = Violations::new();
+                    let fence = validate::print_fence(&mut v, r.fence.as_ref(), &election);
+                    v.require((1..=MAX_CLAIM).contains(&r.max_jobs), "max_jobs", "must be 1-100");
+                    let printer = Self::printer(&mut v, &r.printer);
+                    v.into_result()?;
+                    let fence = fence.ok_or_else(|| Status::invalid_argument("invalid fence"))?;
+                    let claimed = writer.claim(PrintCall { fence, printer }, r.max_jobs).await?;
+                    Ok(ClaimJobsResponse {
+                        jobs: claimed
+                            .into_iter()
+                            .map(|c| ClaimedJob {
+                                job: Some(c.job),
+                                full_name: c.full_name,
+                                material_bytes: c.material_bytes,
+                            })
+                            .collect(),
+                    })
+                },
+                |ch, r| async move { PrintQueueClient::new(ch).claim_jobs(r).await },
+            )
+            .await
+    }
+
+    async fn complete_job(&self, request: Request<CompleteJobRequest>) -> Result<Response<PrintJob>, Status> {
+        let writer = self.writer.clone();
+        let election = self.keys.print_election();
+        self.forwarder
+            .write(
+                request,
+                |r| async move {
+                    let mut v = Violations::new();
+                    let fence = validate::print_fence(&mut v, r.fence.as_ref(), &election);
+                    let job_id = crate::ids::JobId::parse(&r.job_id);
+                    v.require(job_id.is_some(), "job_id", "a job id has 12 digits");
+                    let serial = validate::card_serial(&mut v, "card_serial", &r.card_serial);
+                    let outcome = PrintOutcome::try_from(r.outcome).ok().filter(|o| *o != PrintOutcome::Unspecified);
+                    v.require(outcome.is_some(), "outcome", "must be PRINTED, SPOILED or NOT_PRINTED");
+                    v.require(r.detail.chars().count() <= 500, "detail", "at most 500 characters");
+                    v.into_result()?;
+                    let (Some(fence), Some(job_id), Some(serial), Some(outcome)) = (fence, job_id, serial, outcome) else {
+                        return Err(Status::invalid_argument("invalid request"));
+                    };
+                    // The printer name is already on the job; completions only need the fence.
+                    let call = PrintCall { fence, printer: String::new() };
+                    Ok(writer.complete(call, job_id, serial, outcome, r.detail).await?)
+                },
+                |ch, r| async move { PrintQueueClient::new(ch).complete_job(r).await },
+            )
+            .await
+    }
+}

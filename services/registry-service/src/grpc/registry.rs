@@ -1,0 +1,143 @@
+//! The `ektp.v1.Registry` service.
+
+use super::Forwarder;
+use crate::error::RegistryError;
+use crate::ids::JobId;
+use crate::store::Store;
+use crate::validate;
+use crate::writer::Writer;
+use ektp_nik::Nik;
+use ektp_proto::v1::registry_client::RegistryClient;
+use ektp_proto::v1::registry_server::Registry;
+use ektp_proto::v1::*;
+use std::pin::Pin;
+use tokio_stream::Stream;
+use tonic::{Request, Response, Status, Streaming};
+
+type ServerStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
+
+/// The Registry API over the store (reads) and the writer (writes).
+pub struct RegistryApi {
+    pub store: Store,
+    pub writer: Writer,
+    pub forwarder: Forwarder,
+}
+
+fn unimplemented(method: &str) -> Status {
+    Status::unimplemented(format!("{method} is not implemented yet"))
+}
+
+#[tonic::async_trait]
+impl Registry for RegistryApi {
+    async fn record_resident(&self, request: Request<RecordResidentRequest>) -> Result<Response<Resident>, Status> {
+        let writer = self.writer.clone();
+        self.forwarder
+            .write(
+                request,
+                |r| async move {
+                    let new = validate::record(r)?;
+                    Ok(writer.record(new).await?)
+                },
+                |ch, r| async move { RegistryClient::new(ch).record_resident(r).await },
+            )
+            .await
+    }
+
+    async fn get_resident(&self, request: Request<GetResidentRequest>) -> Result<Response<Resident>, Status> {
+        let nik = validate::nik_only("nik", &request.get_ref().nik)?;
+        Ok(Response::new(self.store.resident(&nik).await?))
+    }
+
+    async fn list_residents(
+        &self,
+        request: Request<ListResidentsRequest>,
+    ) -> Result<Response<ListResidentsResponse>, Status> {
+        let r = request.into_inner();
+        let (size, after) = validate::page(r.page_size, &r.page_token, |t| Nik::parse(t).ok())?;
+        let page = self.store.residents(size, after.as_ref()).await?;
+        Ok(Response::new(ListResidentsResponse {
+            residents: page.items,
+            next_page_token: page.next.unwrap_or_default(),
+        }))
+    }
+
+    async fn authorize_print(&self, request: Request<AuthorizePrintRequest>) -> Result<Response<Resident>, Status> {
+        let writer = self.writer.clone();
+        self.forwarder
+            .write(
+                request,
+                |r| async move {
+                    let (nik, outcome) = validate::authorize(&r)?;
+                    Ok(writer.authorize(nik, outcome, r.reason).await?)
+                },
+                |ch, r| async move { RegistryClient::new(ch).authorize_print(r).await },
+            )
+            .await
+    }
+
+    async fn request_reprint(&self, _: Request<RequestReprintRequest>) -> Result<Response<PrintJob>, Status> {
+        Err(unimplemented("RequestReprint"))
+    }
+
+    async fn get_print_job(&self, request: Request<GetPrintJobRequest>) -> Result<Response<PrintJob>, Status> {
+        let id = validate::job_id("job_id", &request.get_ref().job_id)?;
+        Ok(Response::new(self.store.job(id).await?))
+    }
+
+    async fn list_print_jobs(
+        &self,
+        request: Request<ListPrintJobsRequest>,
+    ) -> Result<Response<ListPrintJobsResponse>, Status> {
+        let r = request.into_inner();
+        let state = PrintJobState::try_from(r.state).map_err(|_| {
+            Status::from(RegistryError::Invalid {
+                field: "state",
+                description: "not a known print job state".into(),
+            })
+        })?;
+        let (size, after) = validate::page(r.page_size, &r.page_token, JobId::parse)?;
+        let page = self.store.jobs(state, size, after).await?;
+        Ok(Response::new(ListPrintJobsResponse {
+            jobs: page.items,
+            next_page_token: page.next.unwrap_or_default(),
+        }))
+    }
+
+    async fn cancel_print_job(&self, _: Request<CancelPrintJobRequest>) -> Result<Response<PrintJob>, Status> {
+        Err(unimplemented("CancelPrintJob"))
+    }
+
+    async fn resolve_in_doubt_job(&self, _: Request<ResolveInDoubtJobRequest>) -> Result<Response<PrintJob>, Status> {
+        Err(unimplemented("ResolveInDoubtJob"))
+    }
+
+    async fn record_collection(&self, _: Request<RecordCollectionRequest>) -> Result<Response<Resident>, Status> {
+        Err(unimplemented("RecordCollection"))
+    }
+
+    async fn verify_resident(
+        &self,
+        _: Request<VerifyResidentRequest>,
+    ) -> Result<Response<VerifyResidentResponse>, Status> {
+        Err(unimplemented("VerifyResident"))
+    }
+
+    type VerifyResidentsStream = ServerStream<VerifyResidentResponse>;
+
+    async fn verify_residents(
+        &self,
+        _: Request<Streaming<VerifyResidentRequest>>,
+    ) -> Result<Response<Self::VerifyResidentsStream>, Status> {
+        Err(unimplemented("VerifyResidents"))
+    }
+
+    async fn get_stats(&self, _: Request<GetStatsRequest>) -> Result<Response<Stats>, Status> {
+        Ok(Response::new(self.store.stats().await?))
+    }
+
+    type WatchEventsStream = ServerStream<Event>;
+
+    async fn watch_events(&self, _: Request<WatchEventsRequest>) -> Result<Response<Self::WatchEventsStream>, Status> {
+        Err(unimplemented("WatchEvents"))
+    }
+}

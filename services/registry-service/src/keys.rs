@@ -1,0 +1,95 @@
+//! The registry's key layout in etcd. Every key lives under `/ektp/{office}/`;
+//! values are protobuf-encoded.
+//!
+//! | key | value |
+//! |---|---|
+//! | `registry/leader/…`, `print/leader/…` | election keys (value: the leader's gRPC address) |
+//! | `residents/{nik}` | `ektp.v1.Resident` |
+//! | `material/{nik}` | `ektp.v1.PrintMaterial`, apart so listing residents stays cheap |
+//! | `jobs/{job_id}` | `ektp.v1.PrintJob`; zero-padded ids make a range read FIFO |
+//! | `queue/{job_id}` | the NIK, present exactly while the job is QUEUED |
+//! | `cards/{serial}` | `ektp.v1.Card`, one per serial ever allocated |
+//! | `requests/{request_id}` | `ektp.storage.v1.RequestRecord`, on a retention lease |
+//! | `counters/stats` | `ektp.v1.Stats`, updated in the same transaction as each change |
+//! | `counters/sequences` | `ektp.storage.v1.Sequences`: last job id and card serial |
+
+use crate::ids::{CardSerial, JobId};
+use ektp_nik::Nik;
+
+/// Builds keys under one office's prefix.
+#[derive(Clone, Debug)]
+pub struct Keys {
+    prefix: String,
+}
+
+impl Keys {
+    /// Keys under `prefix` (`/ektp/{office}/`).
+    pub fn new(prefix: impl Into<String>) -> Self {
+        Self {
+            prefix: prefix.into(),
+        }
+    }
+
+    /// The registry's election name.
+    pub fn registry_election(&self) -> String {
+        format!("{}registry/leader", self.prefix)
+    }
+
+    /// The print-service's election name: print leader keys live under it.
+    pub fn print_election(&self) -> String {
+        format!("{}print/leader", self.prefix)
+    }
+
+    pub fn resident(&self, nik: &Nik) -> String {
+        format!("{}residents/{}", self.prefix, nik.as_str())
+    }
+
+    pub fn residents(&self) -> String {
+        format!("{}residents/", self.prefix)
+    }
+
+    pub fn material(&self, nik: &Nik) -> String {
+        format!("{}material/{}", self.prefix, nik.as_str())
+    }
+
+    pub fn job(&self, id: JobId) -> String {
+        format!("{}jobs/{id}", self.prefix)
+    }
+
+    pub fn jobs(&self) -> String {
+        format!("{}jobs/", self.prefix)
+    }
+
+    pub fn queued(&self, id: JobId) -> String {
+        format!("{}queue/{id}", self.prefix)
+    }
+
+    pub fn queue(&self) -> String {
+        format!("{}queue/", self.prefix)
+    }
+
+    pub fn card(&self, serial: &CardSerial) -> String {
+        format!("{}cards/{serial}", self.prefix)
+    }
+
+    pub fn request(&self, request_id: &str) -> String {
+        format!("{}requests/{request_id}", self.prefix)
+    }
+
+    pub fn stats(&self) -> String {
+        format!("{}counters/stats", self.prefix)
+    }
+
+    pub fn sequences(&self) -> String {
+        format!("{}counters/sequences", self.prefix)
+    }
+}
+
+/// The end of a prefix range: the prefix with its last byte incremented.
+pub fn range_end(prefix: &str) -> Vec<u8> {
+    let mut end = prefix.as_bytes().to_vec();
+    if let Some(last) = end.last_mut() {
+        *last += 1;
+    }
+    end
+}

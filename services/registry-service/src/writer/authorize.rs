@@ -1,0 +1,106 @@
+//! AuthorizePrint: the central system's decision on a recorded resident.
+//! PRINT_READY queues exactly one print job in the same transaction.
+
+use super::{Actor, Ctx, now};
+use crate::error::{RegistryError, Result};
+use crate::etcd::{get, put};
+use crate::ids::JobId;
+use ektp_election::FencedTxn;
+use ektp_nik::Nik;
+use ektp_proto::v1::{
+    AuthorizationOutcome, PrintJob, PrintJobState, PrintReason, Resident, ResidentStatus,
+};
+use etcd_client::{Compare, CompareOp, TxnOp};
+
+pub struct Decision {
+    pub nik: Nik,
+    pub outcome: AuthorizationOutcome,
+    pub reason: String,
+}
+
+impl Actor {
+    pub(super) async fn authorize(&self, ctx: Ctx<'_>, decision: Decision) -> Result<Resident> {
+        let Ctx { fence, state } = ctx;
+        let key = self.keys.resident(&decision.nik);
+        let stored = get::<Resident>(&self.client, &key)
+            .await?
+            .ok_or_else(|| RegistryError::NotFound("resident".into()))?;
+        let mut resident = stored.value;
+        let status = resident.status();
+        if status != ResidentStatus::Recorded {
+            return if already_decided(status, decision.outcome) {
+                Ok(resident)
+            } else {
+                Err(RegistryError::FailedPrecondition(format!(
+                    "the resident is {}; only RECORDED residents can be authorised",
+                    status.as_str_name()
+                )))
+            };
+        }
+
+        let mut stats = state.stats.clone();
+        let mut sequences = state.sequences.clone();
+        resident.update_time = Some(now());
+        resident.status_reason = decision.reason;
+        let mut txn = FencedTxn::new([&fence]).when(Compare::mod_revision(
+            key.as_str(),
+            CompareOp::Equal,
+            stored.mod_revision,
+        ));
+        match decision.outcome {
+            AuthorizationOutcome::PrintReady => {
+                resident.status = ResidentStatus::PrintReady as i32;
+                stats.print_ready += 1;
+                sequences.last_job_id += 1;
+                let id = JobId(sequences.last_job_id);
+                let job = PrintJob {
+                    job_id: id.to_string(),
+                    nik: decision.nik.as_str().to_owned(),
+                    state: PrintJobState::Queued as i32,
+                    reason: PrintReason::FirstCard as i32,
+                    create_time: resident.update_time,
+                    update_time: resident.update_time,
+                    ..PrintJob::default()
+                };
+                txn = txn
+                    .op(put(&self.keys.job(id), &job))
+                    .op(TxnOp::put(self.keys.queued(id), decision.nik.as_str(), None))
+                    .op(put(&self.keys.sequences(), &sequences));
+            }
+            AuthorizationOutcome::Duplicate => {
+                resident.status = ResidentStatus::Duplicate as i32;
+                stats.duplicates += 1;
+            }
+            AuthorizationOutcome::Rejected => {
+                resident.status = ResidentStatus::Rejected as i32;
+                stats.rejected += 1;
+            }
+            AuthorizationOutcome::Unspecified => {
+                return Err(RegistryError::Invalid {
+                    field: "outcome",
+                    description: "an outcome is required".into(),
+                });
+            }
+        }
+        txn = txn.op(put(&key, &resident)).op(put(&self.keys.stats(), &stats));
+        self.commit_expected(txn).await?;
+        state.stats = stats;
+        state.sequences = sequences;
+        Ok(resident)
+    }
+}
+
+/// Whether a repeated decision matches what was already decided, so a retry
+/// succeeds instead of failing on the state it caused.
+fn already_decided(status: ResidentStatus, outcome: AuthorizationOutcome) -> bool {
+    use ResidentStatus as S;
+    match outcome {
+        AuthorizationOutcome::PrintReady => matches!(
+            status,
+            S::PrintReady | S::Printed | S::Collected | S::PrintFailed
+        ),
+        AuthorizationOutcome::Duplicate => status == S::Duplicate,
+        AuthorizationOutcome::Rejected => status == S::Rejected,
+        AuthorizationOutcome::Unspecified => false,
+    }
+}

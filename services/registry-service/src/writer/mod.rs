@@ -1,0 +1,242 @@
+//! The leader's single writer. Every change goes through one task that owns
+//! the counters and sequences of the current epoch, so a change and its
+//! counter updates are one fenced etcd transaction and no two changes race.
+//! (Batching several changes into one transaction fits here later.)
+//!
+//! On any error the cached counters are dropped and re-read before the next
+//! change: a transaction that timed out may still have been applied.
+
+mod authorize;
+mod queue;
+mod record;
+
+use crate::error::{RegistryError, Result};
+use crate::etcd::{ETCD_TIMEOUT, get};
+use crate::keys::Keys;
+use ektp_election::{ElectionHandle, Epoch, Fence, FencedTxn, TxnError, TxnOutcome};
+use ektp_proto::storage::Sequences;
+use ektp_proto::v1::{AuthorizationOutcome, PrintJob, PrintOutcome, Resident, Stats};
+use etcd_client::{Client, TxnResponse};
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, oneshot};
+use tracing::warn;
+
+pub use queue::Claimed;
+pub use record::{NewResident, request_digest};
+
+/// Writer settings.
+#[derive(Clone, Debug)]
+pub struct WriterConfig {
+    /// Failed print attempts after which a job is FAILED.
+    pub max_print_attempts: u32,
+    /// How long idempotency records are kept.
+    pub request_retention: Duration,
+}
+
+/// The print leader's part of a print-queue call.
+#[derive(Clone, Debug)]
+pub struct PrintCall {
+    pub fence: Fence,
+    pub printer: String,
+}
+
+enum Command {
+    Record(NewResident, oneshot::Sender<Result<Resident>>),
+    Authorize(authorize::Decision, oneshot::Sender<Result<Resident>>),
+    Claim(PrintCall, u32, oneshot::Sender<Result<Vec<Claimed>>>),
+    Complete(PrintCall, queue::Completion, oneshot::Sender<Result<PrintJob>>),
+}
+
+/// Handle to the writer task.
+#[derive(Clone)]
+pub struct Writer {
+    commands: mpsc::Sender<Command>,
+}
+
+impl Writer {
+    /// Starts the writer task.
+    pub fn spawn(client: Client, keys: Keys, election: ElectionHandle, config: WriterConfig) -> Self {
+        let (commands, rx) = mpsc::channel(1024);
+        let actor = Actor {
+            client,
+            keys,
+            election,
+            config,
+            state: None,
+        };
+        tokio::spawn(actor.run(rx));
+        Self { commands }
+    }
+
+    async fn ask<T>(&self, make: impl FnOnce(oneshot::Sender<Result<T>>) -> Command) -> Result<T> {
+        let (reply, answer) = oneshot::channel();
+        self.commands
+            .send(make(reply))
+            .await
+            .map_err(|_| RegistryError::Unavailable("writer stopped".into()))?;
+        answer
+            .await
+            .map_err(|_| RegistryError::Unavailable("writer stopped".into()))?
+    }
+
+    /// Records a resident (idempotent by request id).
+    pub async fn record(&self, resident: NewResident) -> Result<Resident> {
+        self.ask(|reply| Command::Record(resident, reply)).await
+    }
+
+    /// Applies the central system's decision on a record.
+    pub async fn authorize(
+        &self,
+        nik: ektp_nik::Nik,
+        outcome: AuthorizationOutcome,
+        reason: String,
+    ) -> Result<Resident> {
+        let decision = authorize::Decision { nik, outcome, reason };
+        self.ask(|reply| Command::Authorize(decision, reply)).await
+    }
+
+    /// Claims up to `max` queued jobs for the print leader.
+    pub async fn claim(&self, call: PrintCall, max: u32) -> Result<Vec<Claimed>> {
+        self.ask(|reply| Command::Claim(call, max, reply)).await
+    }
+
+    /// Records how a claimed job's attempt ended.
+    pub async fn complete(
+        &self,
+        call: PrintCall,
+        job_id: crate::ids::JobId,
+        serial: crate::ids::CardSerial,
+        outcome: PrintOutcome,
+        detail: String,
+    ) -> Result<PrintJob> {
+        let completion = queue::Completion {
+            job_id,
+            serial,
+            outcome,
+            detail,
+        };
+        self.ask(|reply| Command::Complete(call, completion, reply)).await
+    }
+}
+
+/// What the writer caches for one epoch.
+struct State {
+    epoch: Epoch,
+    stats: Stats,
+    sequences: Sequences,
+    /// Lease the idempotency records of this period are attached to.
+    retention_lease: Option<(i64, Instant)>,
+}
+
+struct Actor {
+    client: Client,
+    keys: Keys,
+    election: ElectionHandle,
+    config: WriterConfig,
+    state: Option<State>,
+}
+
+/// Context one command runs in: the fence and the epoch's cached state.
+struct Ctx<'a> {
+    fence: Fence,
+    state: &'a mut State,
+}
+
+impl Actor {
+    async fn run(mut self, mut commands: mpsc::Receiver<Command>) {
+        while let Some(command) = commands.recv().await {
+            match command {
+                Command::Record(r, reply) => {
+                    let result = self.with_ctx(|a, ctx| Box::pin(a.record(ctx, r))).await;
+                    let _ = reply.send(result);
+                }
+                Command::Authorize(d, reply) => {
+                    let result = self.with_ctx(|a, ctx| Box::pin(a.authorize(ctx, d))).await;
+                    let _ = reply.send(result);
+                }
+                Command::Claim(call, max, reply) => {
+                    let result = self
+                        .with_ctx(|a, ctx| Box::pin(a.claim(ctx, call, max)))
+                        .await;
+                    let _ = reply.send(result);
+                }
+                Command::Complete(call, c, reply) => {
+                    let result = self
+                        .with_ctx(|a, ctx| Box::pin(a.complete(ctx, call, c)))
+                        .await;
+                    let _ = reply.send(result);
+                }
+            }
+        }
+    }
+
+    /// Runs one command under the current fence with the epoch's state,
+    /// loading that state first when the epoch changed.
+    async fn with_ctx<T>(
+        &mut self,
+        run: impl for<'a> FnOnce(
+            &'a Actor,
+            Ctx<'a>,
+        ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<T>> + Send + 'a>>,
+    ) -> Result<T> {
+        let fence = self.election.role().fence().cloned().ok_or(RegistryError::NotLeader)?;
+        let mut state = match self.state.take() {
+            Some(state) if state.epoch == fence.epoch => state,
+            _ => self.load_state(fence.epoch).await?,
+        };
+        let epoch = fence.epoch;
+        let result = run(self, Ctx { fence, state: &mut state }).await;
+        match &result {
+            Ok(_) => self.state = Some(state),
+            Err(RegistryError::NotLeader) => {
+                warn!(%epoch, "a fenced write failed; stepping down");
+                self.election.step_down(epoch);
+            }
+            Err(_) => {}
+        }
+        result
+    }
+
+    async fn load_state(&self, epoch: Epoch) -> Result<State> {
+        let stats = get::<Stats>(&self.client, &self.keys.stats()).await?;
+        let sequences = get::<Sequences>(&self.client, &self.keys.sequences()).await?;
+        Ok(State {
+            epoch,
+            stats: stats.map(|v| v.value).unwrap_or_default(),
+            sequences: sequences.map(|v| v.value).unwrap_or_default(),
+            retention_lease: None,
+        })
+    }
+
+    /// Commits a fenced transaction; `None` when a non-fence condition failed.
+    /// Fence 0 is always this registry's own; a lost fence 1 is the print
+    /// leader's, which makes the caller's epoch stale.
+    async fn commit(&self, txn: FencedTxn) -> Result<Option<TxnResponse>> {
+        let mut client = self.client.clone();
+        let outcome = tokio::time::timeout(ETCD_TIMEOUT, txn.commit(&mut client))
+            .await
+            .map_err(|_| RegistryError::Unavailable("etcd transaction timed out".into()))?;
+        match outcome {
+            Ok(TxnOutcome::Applied(response)) => Ok(Some(response)),
+            Ok(TxnOutcome::ConditionFailed) => Ok(None),
+            Err(TxnError::FenceLost(0)) => Err(RegistryError::NotLeader),
+            Err(TxnError::FenceLost(_)) => Err(RegistryError::StaleEpoch(
+                "the print leader's fence no longer holds".into(),
+            )),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Commits a transaction whose conditions only fail if someone else
+    /// wrote behind the leader's back.
+    async fn commit_expected(&self, txn: FencedTxn) -> Result<TxnResponse> {
+        self.commit(txn).await?.ok_or_else(|| {
+            RegistryError::Unavailable("a concurrent change was detected; retry".into())
+        })
+    }
+}
+
+/// The current time as a protobuf timestamp.
+pub(crate) fn now() -> prost_types::Timestamp {
+    prost_types::Timestamp::from(std::time::SystemTime::now())
+}
