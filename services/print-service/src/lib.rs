@@ -1,1 +1,180 @@
-//! placeholder
+//! print-service: its leader claims print jobs from the registry, takes one
+//! blank per attempt from the stock in etcd, prints through a [`Printer`],
+//! and reports each outcome back, all under its election fence. Followers
+//! are hot backups that answer status and forward stock changes.
+
+mod board;
+mod config;
+mod grpc;
+mod metrics;
+mod print_loop;
+pub mod printer;
+mod registry_link;
+mod stock;
+
+pub use config::{Driver, PrintConfig};
+pub use printer::Printer;
+
+use ektp_election::{ElectionConfig, ElectionHandle};
+use ektp_proto::v1::print_control_server::PrintControlServer;
+use printer::{AnyPrinter, hotfolder::HotFolderPrinter, sim::SimPrinter};
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+use tracing::{info, warn};
+
+/// Why the service could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cannot bind {addr}: {source}")]
+    Bind { addr: SocketAddr, source: std::io::Error },
+    #[error("cannot connect to etcd: {0}")]
+    Etcd(#[from] etcd_client::Error),
+    #[error("cannot set up the printer: {0}")]
+    Printer(#[from] printer::PrinterError),
+    #[error("cannot set up server reflection: {0}")]
+    Reflection(#[from] tonic_reflection::server::Error),
+    #[error("gRPC server failed: {0}")]
+    Serve(#[from] tonic::transport::Error),
+}
+
+/// A built print node, listening but not yet serving.
+pub struct App {
+    config: PrintConfig,
+    listener: TcpListener,
+    local_addr: SocketAddr,
+    election: ElectionHandle,
+    stock: stock::Stock,
+    printer: Arc<AnyPrinter>,
+    link: Arc<registry_link::RegistryLink>,
+}
+
+impl App {
+    /// Binds, connects to etcd, sets up the printer and starts campaigning.
+    pub async fn build(config: PrintConfig) -> Result<Self, StartError> {
+        let listener = bind(config.listen()).await?;
+        let local_addr = listener
+            .local_addr()
+            .map_err(|source| StartError::Bind { addr: config.listen(), source })?;
+        let printer = Arc::new(match config.printer_driver {
+            Driver::Sim => AnyPrinter::Sim(SimPrinter::new(
+                config.printer_name.clone(),
+                config.sim_cards_per_hour,
+                config.sim_failure_rate,
+                u64::from(local_addr.port()),
+            )),
+            Driver::Hotfolder => AnyPrinter::HotFolder(HotFolderPrinter::new(
+                config.printer_name.clone(),
+                config.hotfolder_dir.clone().unwrap_or_default(),
+                Duration::from_secs(config.card_timeout_secs),
+            )?),
+        });
+        let client = ektp_server::connect_etcd(&config.node.etcd_endpoints).await?;
+        let prefix = config.node.key_prefix();
+        let election = ektp_election::spawn(
+            client.clone(),
+            ElectionConfig {
+                service: "print",
+                name: format!("{prefix}print/leader"),
+                address: config.node.advertised(local_addr),
+                ttl: config.node.lease_ttl(),
+                margin: config.node.lease_margin(),
+            },
+        );
+        let stock = stock::Stock::new(client, &prefix);
+        let link = Arc::new(registry_link::RegistryLink::new(config.registry_endpoints.clone()));
+        Ok(Self { config, listener, local_addr, election, stock, printer, link })
+    }
+
+    /// The bound gRPC address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Prints while leading and serves until `shutdown`; then stops the print
+    /// loop (a card at the printer is finished by whoever leads next, from the
+    /// printer's log), drains requests and resigns.
+    pub async fn run(self, metrics_listener: Option<TcpListener>, shutdown: impl Future<Output = ()>) -> Result<(), StartError> {
+        if let (Some(listener), Some(handle)) = (metrics_listener, METRICS.get().cloned()) {
+            ektp_server::serve_metrics(listener, handle);
+        }
+        let board = Arc::new(board::Board::default());
+        let print_loop = tokio::spawn(
+            print_loop::PrintLoop {
+                printer: self.printer.clone(),
+                link: self.link.clone(),
+                stock: self.stock.clone(),
+                election: self.election.clone(),
+                board: board.clone(),
+                config: print_loop::LoopConfig {
+                    batch: self.config.claim_batch,
+                    idle_poll: self.config.idle_poll(),
+                },
+            }
+            .run(),
+        );
+        let (health_reporter, health) = tonic_health::server::health_reporter();
+        ektp_server::spawn_readiness(health_reporter, &self.election, vec!["ektp.v1.PrintControl".into()]);
+        let (reflection_v1, reflection_v1alpha) = ektp_server::reflection_services()?;
+        let control = grpc::PrintControlApi {
+            election: self.election.clone(),
+            stock: self.stock.clone(),
+            board,
+            link: self.link.clone(),
+            printer: grpc::PrinterInfo {
+                name: self.printer.name().to_owned(),
+                driver: self.printer.driver(),
+            },
+            forwarder: ektp_server::Forwarder::new(self.election.clone()),
+        };
+        info!(addr = %self.local_addr, printer = self.printer.name(), "print-service serving");
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let server = ektp_server::server_builder(self.config.node.request_timeout())
+            .add_service(health)
+            .add_service(reflection_v1)
+            .add_service(reflection_v1alpha)
+            .add_service(PrintControlServer::new(control))
+            .serve_with_incoming_shutdown(TcpListenerStream::new(self.listener), async {
+                let _ = stop_rx.await;
+            });
+        tokio::pin!(server);
+        tokio::select! {
+            result = &mut server => return result.map_err(StartError::from),
+            () = shutdown => {}
+        }
+        info!("stopping: print loop first, then draining requests");
+        print_loop.abort();
+        let _ = stop_tx.send(());
+        if tokio::time::timeout(self.config.node.drain_timeout(), &mut server).await.is_err() {
+            warn!("drain timed out; stopping anyway");
+        }
+        self.election.resign().await;
+        info!("resigned; bye");
+        Ok(())
+    }
+}
+
+/// Binds a TCP listener.
+pub async fn bind(addr: SocketAddr) -> Result<TcpListener, StartError> {
+    TcpListener::bind(addr).await.map_err(|source| StartError::Bind { addr, source })
+}
+
+static METRICS: std::sync::OnceLock<metrics_exporter_prometheus::PrometheusHandle> = std::sync::OnceLock::new();
+
+/// Installs the Prometheus recorder once per process.
+pub fn install_metrics() {
+    if METRICS.get().is_some() {
+        return;
+    }
+    match ektp_server::install_recorder("print") {
+        Ok(handle) => {
+            ektp_election::describe_metrics();
+            metrics::describe();
+            let _ = METRICS.set(handle);
+        }
+        Err(e) => warn!(error = %e, "metrics recorder not installed"),
+    }
+}

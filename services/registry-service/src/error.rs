@@ -66,7 +66,7 @@ impl From<RegistryError> for Status {
             RegistryError::NotFound(what) => Status::not_found(format!("{what} not found")),
             RegistryError::AlreadyExists(m) => Status::already_exists(m),
             RegistryError::FailedPrecondition(m) => Status::failed_precondition(m),
-            RegistryError::StaleEpoch(m) => Status::failed_precondition(format!("stale epoch: {m}")),
+            RegistryError::StaleEpoch(m) => ektp_server::stale_epoch(format!("stale epoch: {m}")),
             RegistryError::NotLeader => ektp_server::not_leader(None),
             RegistryError::Unavailable(m) => {
                 error!(error = %m, "etcd unavailable");

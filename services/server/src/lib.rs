@@ -17,11 +17,13 @@ mod telemetry;
 
 pub use config::{LogFormat, NodeArgs};
 pub use etcd::connect as connect_etcd;
-pub use forward::{FORWARDED_HEADER, LeaderChannels, is_forwarded, mark_forwarded};
+pub use forward::{FORWARDED_HEADER, Forwarder, LeaderChannels, is_forwarded, mark_forwarded};
 pub use health::spawn_readiness;
 pub use metrics_http::{install_recorder, serve_metrics};
 pub use reflection::reflection_services;
 pub use shutdown::shutdown_signal;
 pub use stack::{Deadline, DeadlineLayer, server_builder};
-pub use status::{NOT_LEADER, Violations, leader_address_of, not_leader};
+pub use status::{
+    NOT_LEADER, STALE_EPOCH, Violations, is_stale_epoch, leader_address_of, not_leader, stale_epoch,
+};
 pub use telemetry::init_tracing;

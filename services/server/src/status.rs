@@ -7,6 +7,8 @@ use tonic_types::{ErrorDetails, FieldViolation, StatusExt};
 
 /// `ErrorInfo.reason` when a follower cannot forward a write to the leader.
 pub const NOT_LEADER: &str = "NOT_LEADER";
+/// `ErrorInfo.reason` when a caller's fence (epoch) no longer holds.
+pub const STALE_EPOCH: &str = "STALE_EPOCH";
 const ERROR_DOMAIN: &str = "ektp";
 const LEADER_METADATA_KEY: &str = "leader";
 
@@ -68,6 +70,24 @@ pub fn not_leader(leader: Option<&str>) -> Status {
         message,
         ErrorDetails::with_error_info(NOT_LEADER, ERROR_DOMAIN, metadata),
     )
+}
+
+/// FAILED_PRECONDITION with `ErrorInfo{reason: STALE_EPOCH}`: the caller
+/// lost leadership and must step down.
+pub fn stale_epoch(message: impl Into<String>) -> Status {
+    Status::with_error_details(
+        Code::FailedPrecondition,
+        message,
+        ErrorDetails::with_error_info(STALE_EPOCH, ERROR_DOMAIN, HashMap::new()),
+    )
+}
+
+/// Whether a status says the caller's epoch is stale.
+pub fn is_stale_epoch(status: &Status) -> bool {
+    status.code() == Code::FailedPrecondition
+        && status
+            .get_details_error_info()
+            .is_some_and(|info| info.reason == STALE_EPOCH)
 }
 
 /// The leader address carried by a NOT_LEADER status, if any.

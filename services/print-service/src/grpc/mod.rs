@@ -1,0 +1,5 @@
+//! gRPC adapters of the print-service.
+
+mod control;
+
+pub use control::{PrintControlApi, PrinterInfo};

@@ -1,0 +1,162 @@
+//! Blank card stock (*blangko*) in etcd at `/ektp/{office}/stock/blanks`,
+//! written only by the print leader under its fence. Every print attempt
+//! consumes one blank before the card goes to the printer.
+
+use ektp_election::{Fence, FencedTxn, TxnError, TxnOutcome};
+use ektp_proto::storage::BlankStockRecord;
+use etcd_client::{Client, Compare, CompareOp, PutOptions, TxnOp};
+use prost::Message;
+use std::time::Duration;
+
+const ETCD_TIMEOUT: Duration = Duration::from_secs(3);
+/// How long AddBlankStock request ids are remembered.
+const REQUEST_RETENTION_SECS: i64 = 24 * 3600;
+
+/// Why a stock change failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StockError {
+    #[error("no blanks left")]
+    Empty,
+    #[error("the print leader's fence no longer holds")]
+    FenceLost,
+    #[error("etcd: {0}")]
+    Etcd(String),
+    #[error("undecodable stock record: {0}")]
+    Corrupt(#[from] prost::DecodeError),
+}
+
+impl From<etcd_client::Error> for StockError {
+    fn from(e: etcd_client::Error) -> Self {
+        StockError::Etcd(e.to_string())
+    }
+}
+
+impl From<TxnError> for StockError {
+    fn from(e: TxnError) -> Self {
+        match e {
+            TxnError::FenceLost(_) => StockError::FenceLost,
+            TxnError::Etcd(e) => e.into(),
+        }
+    }
+}
+
+/// The stock record and where it lives.
+#[derive(Clone)]
+pub struct Stock {
+    client: Client,
+    key: String,
+    requests: String,
+}
+
+impl Stock {
+    pub fn new(client: Client, prefix: &str) -> Self {
+        Self {
+            client,
+            key: format!("{prefix}stock/blanks"),
+            requests: format!("{prefix}stock/requests/"),
+        }
+    }
+
+    async fn bounded<T, E: Into<StockError>>(
+        call: impl std::future::Future<Output = Result<T, E>>,
+    ) -> Result<T, StockError> {
+        match tokio::time::timeout(ETCD_TIMEOUT, call).await {
+            Ok(result) => result.map_err(Into::into),
+            Err(_) => Err(StockError::Etcd("etcd request timed out".into())),
+        }
+    }
+
+    /// The record and its mod revision (0 when never written).
+    pub async fn read(&self) -> Result<(BlankStockRecord, i64), StockError> {
+        let mut client = self.client.clone();
+        let response = Self::bounded(client.get(self.key.as_str(), None)).await?;
+        match response.kvs().first() {
+            Some(kv) => Ok((BlankStockRecord::decode(kv.value())?, kv.mod_revision())),
+            None => Ok((BlankStockRecord::default(), 0)),
+        }
+    }
+
+    /// Applies `change` to the current record under `fence`, retrying when
+    /// another change slipped in between read and write.
+    async fn update(
+        &self,
+        fence: &Fence,
+        extra: impl Fn(FencedTxn) -> FencedTxn,
+        change: impl Fn(&mut BlankStockRecord) -> Result<(), StockError>,
+    ) -> Result<Option<BlankStockRecord>, StockError> {
+        for _ in 0..10 {
+            let (mut record, revision) = self.read().await?;
+            change(&mut record)?;
+            let txn = extra(FencedTxn::new([fence]))
+                .when(Compare::mod_revision(self.key.as_str(), CompareOp::Equal, revision))
+                .op(TxnOp::put(self.key.as_str(), record.encode_to_vec(), None));
+            let mut client = self.client.clone();
+            match Self::bounded(txn.commit(&mut client)).await? {
+                TxnOutcome::Applied(_) => return Ok(Some(record)),
+                TxnOutcome::ConditionFailed => continue,
+            }
+        }
+        Ok(None)
+    }
+
+    /// Takes one blank for a print attempt.
+    pub async fn consume_one(&self, fence: &Fence) -> Result<u64, StockError> {
+        let record = self
+            .update(fence, |t| t, |r| {
+                if r.remaining == 0 {
+                    return Err(StockError::Empty);
+                }
+                r.remaining -= 1;
+                r.consumed_total += 1;
+                Ok(())
+            })
+            .await?;
+        record
+            .map(|r| r.remaining)
+            .ok_or_else(|| StockError::Etcd("stock kept changing; retry".into()))
+    }
+
+    /// Adds a delivery of blanks, once per `request_id` (empty: no dedup).
+    pub async fn add(&self, fence: &Fence, count: u64, request_id: &str) -> Result<u64, StockError> {
+        let request_key = format!("{}{request_id}", self.requests);
+        if !request_id.is_empty() && self.seen(&request_key).await? {
+            return Ok(self.read().await?.0.remaining);
+        }
+        let lease = if request_id.is_empty() {
+            None
+        } else {
+            let mut client = self.client.clone();
+            Some(Self::bounded(client.lease_grant(REQUEST_RETENTION_SECS, None)).await?.id())
+        };
+        let record = self
+            .update(
+                fence,
+                |t| match lease {
+                    Some(lease) => t
+                        .when(Compare::create_revision(request_key.as_str(), CompareOp::Equal, 0))
+                        .op(TxnOp::put(request_key.as_str(), count.to_string(), Some(PutOptions::new().with_lease(lease)))),
+                    None => t,
+                },
+                |r| {
+                    r.remaining = r.remaining.saturating_add(count);
+                    r.added_total = r.added_total.saturating_add(count);
+                    Ok(())
+                },
+            )
+            .await?;
+        match record {
+            Some(r) => Ok(r.remaining),
+            // A concurrent retry of the same request applied it first.
+            None if !request_id.is_empty() && self.seen(&request_key).await? => {
+                Ok(self.read().await?.0.remaining)
+            }
+            None => Err(StockError::Etcd("stock kept changing; retry".into())),
+        }
+    }
+
+    async fn seen(&self, request_key: &str) -> Result<bool, StockError> {
+        let mut client = self.client.clone();
+        let response = Self::bounded(client.get(request_key, None)).await?;
+        Ok(!response.kvs().is_empty())
+    }
+}
