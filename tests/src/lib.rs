@@ -1,1 +1,37 @@
-//! placeholder
+//! Test support for ektp's cross-service tests and the demo: a real etcd (one
+//! or three members on loopback), real registry-service, print-service and
+//! card-printer-sim processes, synthetic residents with valid NIKs, polling
+//! waits with deadlines, and an audit that checks the card invariants through
+//! the API and the printer's own job log.
+
+pub mod audit;
+pub mod cluster;
+pub mod etcd;
+pub mod process;
+pub mod residents;
+pub mod wait;
+
+/// Errors in the harness: anything, with a readable message.
+pub type Error = Box<dyn std::error::Error + Send + Sync>;
+/// Harness result.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// A free TCP port on 127.0.0.1 (bound and released; the caller uses it at once).
+pub fn free_port() -> Result<u16> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    Ok(listener.local_addr()?.port())
+}
+
+/// The directory holding the workspace's built binaries (`target/debug`),
+/// found from the running executable.
+pub fn bin_dir() -> Result<std::path::PathBuf> {
+    let exe = std::env::current_exe()?;
+    let mut dir = exe.parent();
+    while let Some(d) = dir {
+        if d.join("registry-service").exists() {
+            return Ok(d.to_path_buf());
+        }
+        dir = d.parent();
+    }
+    Err("service binaries not found next to the test binary: run `cargo build --workspace --bins` first (tests/run.sh does)".into())
+}

@@ -1,0 +1,280 @@
+//! A whole ektp cluster on loopback: etcd, registry and print replicas, and
+//! the card-printer simulator serving a hot folder — all real processes.
+
+use crate::etcd::{Etcd, EtcdPorts};
+use crate::process::Proc;
+use crate::wait::until;
+use crate::{Result, bin_dir, free_port};
+use ektp_proto::v1::print_control_client::PrintControlClient;
+use ektp_proto::v1::registry_client::RegistryClient;
+use ektp_proto::v1::{AddBlankStockRequest, GetStatusRequest, Role};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use tonic::transport::{Channel, Endpoint};
+
+/// The two services.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Service {
+    Registry,
+    Print,
+}
+
+impl Service {
+    fn election(self, office: &str) -> String {
+        match self {
+            Service::Registry => format!("/ektp/{office}/registry/leader"),
+            Service::Print => format!("/ektp/{office}/print/leader"),
+        }
+    }
+}
+
+/// Ports of every process.
+pub struct Ports {
+    pub etcd: EtcdPorts,
+    pub registry: Vec<u16>,
+    pub print: Vec<u16>,
+    pub metrics: Vec<u16>,
+}
+
+impl Ports {
+    /// Free ports for a cluster of this shape.
+    pub fn free(etcd_members: usize, registry: usize, print: usize) -> Result<Self> {
+        Ok(Self {
+            etcd: EtcdPorts::free(etcd_members)?,
+            registry: (0..registry).map(|_| free_port()).collect::<Result<_>>()?,
+            print: (0..print).map(|_| free_port()).collect::<Result<_>>()?,
+            metrics: (0..registry + print).map(|_| free_port()).collect::<Result<_>>()?,
+        })
+    }
+
+    /// The demo's documented ports.
+    pub fn demo() -> Self {
+        Self {
+            etcd: EtcdPorts {
+                client: vec![2379, 22379, 32379],
+                peer: vec![2380, 22380, 32380],
+            },
+            registry: vec![50051, 50052],
+            print: vec![50061, 50062],
+            metrics: vec![9091, 9092, 9093, 9094],
+        }
+    }
+}
+
+/// What to start.
+pub struct Spec {
+    pub dir: PathBuf,
+    pub ports: Ports,
+    pub office: String,
+    pub lease_ttl_secs: u64,
+    /// Cards per hour of the printer simulator.
+    pub cards_per_hour: u32,
+    /// Blanks stocked at start.
+    pub blanks: u64,
+    pub claim_batch: u32,
+}
+
+impl Spec {
+    /// A test cluster: 1 etcd member, 2 + 2 replicas, free ports, TTL 2 s.
+    pub fn test(dir: &Path) -> Result<Self> {
+        Ok(Self {
+            dir: dir.to_path_buf(),
+            ports: Ports::free(1, 2, 2)?,
+            office: "test".into(),
+            lease_ttl_secs: 2,
+            cards_per_hour: 360_000,
+            blanks: 10_000,
+            claim_batch: 8,
+        })
+    }
+}
+
+/// One service replica.
+pub struct Node {
+    pub service: Service,
+    pub proc: Proc,
+    /// gRPC address, `http://127.0.0.1:port`.
+    pub address: String,
+    pub metrics_port: u16,
+}
+
+impl Node {
+    pub async fn channel(&self) -> Result<Channel> {
+        Ok(Endpoint::from_shared(self.address.clone())?
+            .connect_timeout(Duration::from_secs(1))
+            .timeout(Duration::from_secs(10))
+            .connect()
+            .await?)
+    }
+}
+
+/// A running cluster. Everything it started is killed when it is dropped,
+/// unless [`Cluster::detach`] was called.
+pub struct Cluster {
+    pub etcd: Etcd,
+    pub registry: Vec<Node>,
+    pub print: Vec<Node>,
+    pub printer: Proc,
+    pub hotfolder: PathBuf,
+    pub office: String,
+}
+
+impl Cluster {
+    /// Starts everything and waits until both services have a leader and
+    /// every replica reports ready; stocks the blanks.
+    pub async fn start(spec: Spec) -> Result<Cluster> {
+        let bins = bin_dir()?;
+        std::fs::create_dir_all(&spec.dir)?;
+        let etcd = Etcd::start(&spec.dir, &spec.ports.etcd).await?;
+        let hotfolder = spec.dir.join("printer");
+        let printer = Proc::spawn(
+            "card-printer-sim",
+            &bins.join("card-printer-sim"),
+            vec![
+                "--dir".into(), hotfolder.display().to_string(),
+                "--name".into(), "printer-1".into(),
+                "--cards-per-hour".into(), spec.cards_per_hour.to_string(),
+            ],
+            &spec.dir,
+        )?;
+        let registry_endpoints: Vec<String> =
+            spec.ports.registry.iter().map(|p| format!("http://127.0.0.1:{p}")).collect();
+        let mut metrics = spec.ports.metrics.iter().copied();
+        let mut registry = Vec::new();
+        for (i, port) in spec.ports.registry.iter().enumerate() {
+            let metrics_port = metrics.next().ok_or("not enough metrics ports")?;
+            let args = common_args(&spec, &etcd, *port, metrics_port);
+            let proc = Proc::spawn(&format!("registry-{i}"), &bins.join("registry-service"), args, &spec.dir)?;
+            registry.push(Node { service: Service::Registry, proc, address: format!("http://127.0.0.1:{port}"), metrics_port });
+        }
+        let mut print = Vec::new();
+        for (i, port) in spec.ports.print.iter().enumerate() {
+            let metrics_port = metrics.next().ok_or("not enough metrics ports")?;
+            let mut args = common_args(&spec, &etcd, *port, metrics_port);
+            args.extend([
+                "--registry-endpoints".into(), registry_endpoints.join(","),
+                "--printer-driver".into(), "hotfolder".into(),
+                "--hotfolder-dir".into(), hotfolder.display().to_string(),
+                "--claim-batch".into(), spec.claim_batch.to_string(),
+                "--idle-poll-ms".into(), "100".into(),
+            ]);
+            let proc = Proc::spawn(&format!("print-{i}"), &bins.join("print-service"), args, &spec.dir)?;
+            print.push(Node { service: Service::Print, proc, address: format!("http://127.0.0.1:{port}"), metrics_port });
+        }
+        let cluster = Cluster { etcd, registry, print, printer, hotfolder, office: spec.office.clone() };
+        cluster.wait_leader(Service::Registry, Duration::from_secs(30)).await?;
+        cluster.wait_leader(Service::Print, Duration::from_secs(30)).await?;
+        if spec.blanks > 0 {
+            cluster.add_blanks(spec.blanks).await?;
+        }
+        Ok(cluster)
+    }
+
+    fn nodes(&self, service: Service) -> &[Node] {
+        match service {
+            Service::Registry => &self.registry,
+            Service::Print => &self.print,
+        }
+    }
+
+    /// The nodes of a service, mutably (to kill or restart one).
+    pub fn nodes_mut(&mut self, service: Service) -> &mut Vec<Node> {
+        match service {
+            Service::Registry => &mut self.registry,
+            Service::Print => &mut self.print,
+        }
+    }
+
+    /// The current leader's address as etcd's election says.
+    pub async fn leader_address(&self, service: Service) -> Option<String> {
+        let mut client = self.etcd.client().await.ok()?;
+        let response = client.leader(service.election(&self.office)).await.ok()?;
+        response.kv().map(|kv| String::from_utf8_lossy(kv.value()).into_owned())
+    }
+
+    /// Index of the leading replica of a service.
+    pub async fn leader_index(&self, service: Service) -> Option<usize> {
+        let address = self.leader_address(service).await?;
+        self.nodes(service).iter().position(|n| n.address == address)
+    }
+
+    /// Waits until a running replica of the service leads; returns its index.
+    pub async fn wait_leader(&self, service: Service, timeout: Duration) -> Result<usize> {
+        until(&format!("a {service:?} leader"), timeout, || async {
+            self.leader_index(service).await
+        })
+        .await
+    }
+
+    /// Waits until a replica other than `old` leads the service.
+    pub async fn wait_new_leader(&self, service: Service, old: usize, timeout: Duration) -> Result<usize> {
+        until(&format!("a new {service:?} leader"), timeout, || async {
+            self.leader_index(service).await.filter(|i| *i != old)
+        })
+        .await
+    }
+
+    /// A Registry client on replica `i`.
+    pub async fn registry_client(&self, i: usize) -> Result<RegistryClient<Channel>> {
+        let node = self.registry.get(i).ok_or("no such registry replica")?;
+        Ok(RegistryClient::new(node.channel().await?))
+    }
+
+    /// A PrintControl client on replica `i`.
+    pub async fn print_client(&self, i: usize) -> Result<PrintControlClient<Channel>> {
+        let node = self.print.get(i).ok_or("no such print replica")?;
+        Ok(PrintControlClient::new(node.channel().await?))
+    }
+
+    /// Adds blank stock through a print replica (forwarded to the leader).
+    pub async fn add_blanks(&self, count: u64) -> Result<u64> {
+        let mut client = self.print_client(0).await?;
+        let response = client
+            .add_blank_stock(AddBlankStockRequest {
+                count,
+                reference: "harness".into(),
+                request_id: format!("harness-{count}-{}", std::process::id()),
+            })
+            .await?;
+        Ok(response.into_inner().remaining)
+    }
+
+    /// Role the print replica `i` reports.
+    pub async fn print_role(&self, i: usize) -> Option<Role> {
+        let mut client = self.print_client(i).await.ok()?;
+        let status = client.get_status(GetStatusRequest {}).await.ok()?;
+        Some(status.into_inner().role())
+    }
+
+    /// Leaves every process running (the demo's `--keep`) and writes their
+    /// pids to `{dir}/pids` for `deploy/local/down.sh`.
+    pub fn detach(&mut self, dir: &Path) -> Result<()> {
+        let mut pids = String::new();
+        let procs = self
+            .etcd
+            .members
+            .iter_mut()
+            .chain(self.registry.iter_mut().map(|n| &mut n.proc))
+            .chain(self.print.iter_mut().map(|n| &mut n.proc))
+            .chain(std::iter::once(&mut self.printer));
+        for proc in procs {
+            if let Some(pid) = proc.pid() {
+                pids.push_str(&format!("{pid} {}\n", proc.name()));
+            }
+            proc.detach();
+        }
+        std::fs::write(dir.join("pids"), pids)?;
+        Ok(())
+    }
+}
+
+fn common_args(spec: &Spec, etcd: &Etcd, port: u16, metrics_port: u16) -> Vec<String> {
+    vec![
+        "--office".into(), spec.office.clone(),
+        "--etcd-endpoints".into(), etcd.endpoints.join(","),
+        "--listen".into(), format!("127.0.0.1:{port}"),
+        "--metrics-listen".into(), format!("127.0.0.1:{metrics_port}"),
+        "--lease-ttl-secs".into(), spec.lease_ttl_secs.to_string(),
+        "--drain-timeout-ms".into(), "2000".into(),
+    ]
+}
