@@ -89,6 +89,13 @@ impl Spec {
     }
 }
 
+impl Spec {
+    /// Only etcd and two registry replicas.
+    pub fn registry_only(dir: &Path) -> Result<Self> {
+        Ok(Self { ports: Ports::free(1, 2, 0)?, ..Self::test(dir)? })
+    }
+}
+
 /// One service replica.
 pub struct Node {
     pub service: Service,
@@ -163,6 +170,9 @@ impl Cluster {
         }
         let cluster = Cluster { etcd, registry, print, printer, hotfolder, office: spec.office.clone() };
         cluster.wait_leader(Service::Registry, Duration::from_secs(30)).await?;
+        if cluster.print.is_empty() {
+            return Ok(cluster);
+        }
         cluster.wait_leader(Service::Print, Duration::from_secs(30)).await?;
         if spec.blanks > 0 {
             cluster.add_blanks(spec.blanks).await?;

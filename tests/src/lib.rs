@@ -9,6 +9,7 @@ pub mod cluster;
 pub mod etcd;
 pub mod process;
 pub mod residents;
+pub mod retry;
 pub mod wait;
 
 /// Errors in the harness: anything, with a readable message.

@@ -1,0 +1,54 @@
+//! Calling the registry the way a well-behaved client does: on UNAVAILABLE,
+//! retry the same request (same `request_id`) on the next replica, with
+//! backoff, until a deadline.
+
+use crate::Result;
+use ektp_proto::v1::registry_client::RegistryClient;
+use std::future::Future;
+use std::time::Duration;
+use tokio::time::Instant;
+use tonic::transport::Channel;
+use tonic::{Code, Response, Status};
+
+/// Calls `call` on the clients in turn until one answers other than
+/// UNAVAILABLE / DEADLINE_EXCEEDED, or `deadline` passes.
+pub async fn retrying<R, F, Fut>(clients: &[RegistryClient<Channel>], deadline: Duration, call: F) -> Result<R, Status>
+where
+    F: Fn(RegistryClient<Channel>) -> Fut,
+    Fut: Future<Output = Result<Response<R>, Status>>,
+{
+    let until = Instant::now() + deadline;
+    let mut backoff = Duration::from_millis(20);
+    let mut turn = 0usize;
+    loop {
+        let client = clients[turn % clients.len()].clone();
+        turn += 1;
+        match tokio::time::timeout(Duration::from_secs(5), call(client)).await {
+            Ok(Ok(response)) => return Ok(response.into_inner()),
+            Ok(Err(status)) if !matches!(status.code(), Code::Unavailable | Code::DeadlineExceeded | Code::Unknown) => {
+                return Err(status);
+            }
+            Ok(Err(status)) if Instant::now() >= until => return Err(status),
+            Err(_) if Instant::now() >= until => return Err(Status::deadline_exceeded("retries exhausted")),
+            _ => {}
+        }
+        if turn % clients.len() == 0 {
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(Duration::from_millis(500));
+        }
+    }
+}
+
+/// Connects one client per address, lazily (a dead replica does not fail this).
+pub fn lazy_clients(addresses: &[String]) -> crate::Result<Vec<RegistryClient<Channel>>> {
+    addresses
+        .iter()
+        .map(|a| {
+            let channel = tonic::transport::Endpoint::from_shared(a.clone())?
+                .connect_timeout(Duration::from_millis(500))
+                .timeout(Duration::from_secs(5))
+                .connect_lazy();
+            Ok(RegistryClient::new(channel))
+        })
+        .collect()
+}
