@@ -28,8 +28,7 @@ pub mod storage {
 }
 
 /// Encoded `FileDescriptorSet` of every ektp proto, for server reflection.
-pub const FILE_DESCRIPTOR_SET: &[u8] =
-    tonic::include_file_descriptor_set!("ektp_descriptor");
+pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("ektp_descriptor");
 
 pub use prost::Message;
 pub use prost_types::Timestamp;

@@ -35,7 +35,10 @@ async fn all_residents(client: &mut RegistryClient<Channel>) -> Result<Vec<Resid
     let mut token = String::new();
     loop {
         let page = client
-            .list_residents(ListResidentsRequest { page_size: 1000, page_token: token })
+            .list_residents(ListResidentsRequest {
+                page_size: 1000,
+                page_token: token,
+            })
             .await?
             .into_inner();
         out.extend(page.residents);
@@ -52,7 +55,11 @@ pub async fn all_jobs(client: &mut RegistryClient<Channel>) -> Result<Vec<PrintJ
     let mut token = String::new();
     loop {
         let page = client
-            .list_print_jobs(ListPrintJobsRequest { state: 0, page_size: 1000, page_token: token })
+            .list_print_jobs(ListPrintJobsRequest {
+                state: 0,
+                page_size: 1000,
+                page_token: token,
+            })
             .await?
             .into_inner();
         out.extend(page.jobs);
@@ -66,50 +73,77 @@ pub async fn all_jobs(client: &mut RegistryClient<Channel>) -> Result<Vec<PrintJ
 impl Audit {
     /// Audits the registry against the printer log in `hotfolder`;
     /// `expected` are NIKs whose records were acknowledged.
-    pub async fn collect(client: &mut RegistryClient<Channel>, hotfolder: &Path, expected: &[String]) -> Result<Audit> {
+    pub async fn collect(
+        client: &mut RegistryClient<Channel>,
+        hotfolder: &Path,
+        expected: &[String],
+    ) -> Result<Audit> {
         let residents = all_residents(client).await?;
         let jobs = all_jobs(client).await?;
         let log = HotFolder::new(hotfolder).read_log()?;
-        let mut audit = Audit { recorded: residents.len(), ..Audit::default() };
+        let mut audit = Audit {
+            recorded: residents.len(),
+            ..Audit::default()
+        };
 
-        let by_nik: HashMap<&str, &Resident> = residents.iter().map(|r| (r.nik.as_str(), r)).collect();
+        let by_nik: HashMap<&str, &Resident> =
+            residents.iter().map(|r| (r.nik.as_str(), r)).collect();
         for nik in expected {
             if !by_nik.contains_key(nik.as_str()) {
                 audit.lost += 1;
-                audit.problems.push(format!("acknowledged record {nik} is missing"));
+                audit
+                    .problems
+                    .push(format!("acknowledged record {nik} is missing"));
             }
         }
         for r in &residents {
             let authorised = matches!(
                 r.status(),
-                ResidentStatus::PrintReady | ResidentStatus::Printed | ResidentStatus::Collected | ResidentStatus::PrintFailed
+                ResidentStatus::PrintReady
+                    | ResidentStatus::Printed
+                    | ResidentStatus::Collected
+                    | ResidentStatus::PrintFailed
             );
             if authorised {
                 audit.authorised += 1;
                 if r.active_card_serial.is_empty() {
                     audit.lost += 1;
-                    audit.problems.push(format!("{} authorised but has no ACTIVE card ({:?})", r.nik, r.status()));
+                    audit.problems.push(format!(
+                        "{} authorised but has no ACTIVE card ({:?})",
+                        r.nik,
+                        r.status()
+                    ));
                 }
             }
             if !r.active_card_serial.is_empty() {
                 audit.active_cards += 1;
             }
         }
-        audit.printed_jobs = jobs.iter().filter(|j| j.state() == PrintJobState::Printed).count();
+        audit.printed_jobs = jobs
+            .iter()
+            .filter(|j| j.state() == PrintJobState::Printed)
+            .count();
 
         // Physical cards from the printer's own log, mapped to NIKs via jobs.
-        let job_nik: HashMap<&str, &str> = jobs.iter().map(|j| (j.job_id.as_str(), j.nik.as_str())).collect();
+        let job_nik: HashMap<&str, &str> = jobs
+            .iter()
+            .map(|j| (j.job_id.as_str(), j.nik.as_str()))
+            .collect();
         let mut seen = HashSet::new();
         let mut per_nik: HashMap<&str, usize> = HashMap::new();
         for entry in log.iter().filter(|e| e.outcome == Outcome::Printed) {
             audit.printer_printed += 1;
             if !seen.insert((entry.job_id.as_str(), entry.card_serial.as_str())) {
                 audit.duplicates += 1;
-                audit.problems.push(format!("serial {} printed twice", entry.card_serial));
+                audit
+                    .problems
+                    .push(format!("serial {} printed twice", entry.card_serial));
                 continue;
             }
             let Some(nik) = job_nik.get(entry.job_id.as_str()) else {
-                audit.problems.push(format!("printer log names unknown job {}", entry.job_id));
+                audit
+                    .problems
+                    .push(format!("printer log names unknown job {}", entry.job_id));
                 audit.duplicates += 1;
                 continue;
             };
@@ -117,7 +151,10 @@ impl Audit {
             let active = by_nik.get(nik).map(|r| r.active_card_serial.as_str());
             if active != Some(entry.card_serial.as_str()) {
                 audit.duplicates += 1;
-                audit.problems.push(format!("printed card {} is not the ACTIVE card of {nik}", entry.card_serial));
+                audit.problems.push(format!(
+                    "printed card {} is not the ACTIVE card of {nik}",
+                    entry.card_serial
+                ));
             }
         }
         for (nik, n) in per_nik {

@@ -43,7 +43,9 @@ impl Ports {
             etcd: EtcdPorts::free(etcd_members)?,
             registry: (0..registry).map(|_| free_port()).collect::<Result<_>>()?,
             print: (0..print).map(|_| free_port()).collect::<Result<_>>()?,
-            metrics: (0..registry + print).map(|_| free_port()).collect::<Result<_>>()?,
+            metrics: (0..registry + print)
+                .map(|_| free_port())
+                .collect::<Result<_>>()?,
         })
     }
 
@@ -92,7 +94,10 @@ impl Spec {
 impl Spec {
     /// Only etcd and two registry replicas.
     pub fn registry_only(dir: &Path) -> Result<Self> {
-        Ok(Self { ports: Ports::free(1, 2, 0)?, ..Self::test(dir)? })
+        Ok(Self {
+            ports: Ports::free(1, 2, 0)?,
+            ..Self::test(dir)?
+        })
     }
 }
 
@@ -138,42 +143,85 @@ impl Cluster {
             "card-printer-sim",
             &bins.join("card-printer-sim"),
             vec![
-                "--dir".into(), hotfolder.display().to_string(),
-                "--name".into(), "printer-1".into(),
-                "--cards-per-hour".into(), spec.cards_per_hour.to_string(),
+                "--dir".into(),
+                hotfolder.display().to_string(),
+                "--name".into(),
+                "printer-1".into(),
+                "--cards-per-hour".into(),
+                spec.cards_per_hour.to_string(),
             ],
             &spec.dir,
         )?;
-        let registry_endpoints: Vec<String> =
-            spec.ports.registry.iter().map(|p| format!("http://127.0.0.1:{p}")).collect();
+        let registry_endpoints: Vec<String> = spec
+            .ports
+            .registry
+            .iter()
+            .map(|p| format!("http://127.0.0.1:{p}"))
+            .collect();
         let mut metrics = spec.ports.metrics.iter().copied();
         let mut registry = Vec::new();
         for (i, port) in spec.ports.registry.iter().enumerate() {
             let metrics_port = metrics.next().ok_or("not enough metrics ports")?;
             let args = common_args(&spec, &etcd, *port, metrics_port);
-            let proc = Proc::spawn(&format!("registry-{i}"), &bins.join("registry-service"), args, &spec.dir)?;
-            registry.push(Node { service: Service::Registry, proc, address: format!("http://127.0.0.1:{port}"), metrics_port });
+            let proc = Proc::spawn(
+                &format!("registry-{i}"),
+                &bins.join("registry-service"),
+                args,
+                &spec.dir,
+            )?;
+            registry.push(Node {
+                service: Service::Registry,
+                proc,
+                address: format!("http://127.0.0.1:{port}"),
+                metrics_port,
+            });
         }
         let mut print = Vec::new();
         for (i, port) in spec.ports.print.iter().enumerate() {
             let metrics_port = metrics.next().ok_or("not enough metrics ports")?;
             let mut args = common_args(&spec, &etcd, *port, metrics_port);
             args.extend([
-                "--registry-endpoints".into(), registry_endpoints.join(","),
-                "--printer-driver".into(), "hotfolder".into(),
-                "--hotfolder-dir".into(), hotfolder.display().to_string(),
-                "--claim-batch".into(), spec.claim_batch.to_string(),
-                "--idle-poll-ms".into(), "100".into(),
+                "--registry-endpoints".into(),
+                registry_endpoints.join(","),
+                "--printer-driver".into(),
+                "hotfolder".into(),
+                "--hotfolder-dir".into(),
+                hotfolder.display().to_string(),
+                "--claim-batch".into(),
+                spec.claim_batch.to_string(),
+                "--idle-poll-ms".into(),
+                "100".into(),
             ]);
-            let proc = Proc::spawn(&format!("print-{i}"), &bins.join("print-service"), args, &spec.dir)?;
-            print.push(Node { service: Service::Print, proc, address: format!("http://127.0.0.1:{port}"), metrics_port });
+            let proc = Proc::spawn(
+                &format!("print-{i}"),
+                &bins.join("print-service"),
+                args,
+                &spec.dir,
+            )?;
+            print.push(Node {
+                service: Service::Print,
+                proc,
+                address: format!("http://127.0.0.1:{port}"),
+                metrics_port,
+            });
         }
-        let cluster = Cluster { etcd, registry, print, printer, hotfolder, office: spec.office.clone() };
-        cluster.wait_leader(Service::Registry, Duration::from_secs(30)).await?;
+        let cluster = Cluster {
+            etcd,
+            registry,
+            print,
+            printer,
+            hotfolder,
+            office: spec.office.clone(),
+        };
+        cluster
+            .wait_leader(Service::Registry, Duration::from_secs(30))
+            .await?;
         if cluster.print.is_empty() {
             return Ok(cluster);
         }
-        cluster.wait_leader(Service::Print, Duration::from_secs(30)).await?;
+        cluster
+            .wait_leader(Service::Print, Duration::from_secs(30))
+            .await?;
         if spec.blanks > 0 {
             cluster.add_blanks(spec.blanks).await?;
         }
@@ -199,13 +247,17 @@ impl Cluster {
     pub async fn leader_address(&self, service: Service) -> Option<String> {
         let mut client = self.etcd.client().await.ok()?;
         let response = client.leader(service.election(&self.office)).await.ok()?;
-        response.kv().map(|kv| String::from_utf8_lossy(kv.value()).into_owned())
+        response
+            .kv()
+            .map(|kv| String::from_utf8_lossy(kv.value()).into_owned())
     }
 
     /// Index of the leading replica of a service.
     pub async fn leader_index(&self, service: Service) -> Option<usize> {
         let address = self.leader_address(service).await?;
-        self.nodes(service).iter().position(|n| n.address == address)
+        self.nodes(service)
+            .iter()
+            .position(|n| n.address == address)
     }
 
     /// Waits until a running replica of the service leads; returns its index.
@@ -217,7 +269,12 @@ impl Cluster {
     }
 
     /// Waits until a replica other than `old` leads the service.
-    pub async fn wait_new_leader(&self, service: Service, old: usize, timeout: Duration) -> Result<usize> {
+    pub async fn wait_new_leader(
+        &self,
+        service: Service,
+        old: usize,
+        timeout: Duration,
+    ) -> Result<usize> {
         until(&format!("a new {service:?} leader"), timeout, || async {
             self.leader_index(service).await.filter(|i| *i != old)
         })
@@ -280,11 +337,17 @@ impl Cluster {
 
 fn common_args(spec: &Spec, etcd: &Etcd, port: u16, metrics_port: u16) -> Vec<String> {
     vec![
-        "--office".into(), spec.office.clone(),
-        "--etcd-endpoints".into(), etcd.endpoints.join(","),
-        "--listen".into(), format!("127.0.0.1:{port}"),
-        "--metrics-listen".into(), format!("127.0.0.1:{metrics_port}"),
-        "--lease-ttl-secs".into(), spec.lease_ttl_secs.to_string(),
-        "--drain-timeout-ms".into(), "2000".into(),
+        "--office".into(),
+        spec.office.clone(),
+        "--etcd-endpoints".into(),
+        etcd.endpoints.join(","),
+        "--listen".into(),
+        format!("127.0.0.1:{port}"),
+        "--metrics-listen".into(),
+        format!("127.0.0.1:{metrics_port}"),
+        "--lease-ttl-secs".into(),
+        spec.lease_ttl_secs.to_string(),
+        "--drain-timeout-ms".into(),
+        "2000".into(),
     ]
 }

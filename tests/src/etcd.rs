@@ -51,21 +51,39 @@ impl Etcd {
             let client = format!("http://127.0.0.1:{}", ports.client[i]);
             let peer = format!("http://127.0.0.1:{}", ports.peer[i]);
             let args = vec![
-                "--name".into(), format!("m{i}"),
-                "--data-dir".into(), dir.join(format!("etcd-m{i}")).display().to_string(),
-                "--listen-client-urls".into(), client.clone(),
-                "--advertise-client-urls".into(), client.clone(),
-                "--listen-peer-urls".into(), peer.clone(),
-                "--initial-advertise-peer-urls".into(), peer,
-                "--initial-cluster".into(), initial.join(","),
-                "--initial-cluster-state".into(), "new".into(),
-                "--initial-cluster-token".into(), "ektp-test".into(),
-                "--heartbeat-interval".into(), "50".into(),
-                "--election-timeout".into(), "500".into(),
-                "--log-level".into(), "warn".into(),
-                "--logger".into(), "zap".into(),
+                "--name".into(),
+                format!("m{i}"),
+                "--data-dir".into(),
+                dir.join(format!("etcd-m{i}")).display().to_string(),
+                "--listen-client-urls".into(),
+                client.clone(),
+                "--advertise-client-urls".into(),
+                client.clone(),
+                "--listen-peer-urls".into(),
+                peer.clone(),
+                "--initial-advertise-peer-urls".into(),
+                peer,
+                "--initial-cluster".into(),
+                initial.join(","),
+                "--initial-cluster-state".into(),
+                "new".into(),
+                "--initial-cluster-token".into(),
+                "ektp-test".into(),
+                "--heartbeat-interval".into(),
+                "50".into(),
+                "--election-timeout".into(),
+                "500".into(),
+                "--log-level".into(),
+                "warn".into(),
+                "--logger".into(),
+                "zap".into(),
             ];
-            members.push(Proc::spawn(&format!("etcd-m{i}"), &etcd_binary(), args, dir)?);
+            members.push(Proc::spawn(
+                &format!("etcd-m{i}"),
+                &etcd_binary(),
+                args,
+                dir,
+            )?);
             endpoints.push(client);
         }
         let etcd = Etcd { members, endpoints };
@@ -87,8 +105,14 @@ impl Etcd {
                 let options = etcd_client::ConnectOptions::new()
                     .with_timeout(Duration::from_secs(1))
                     .with_connect_timeout(Duration::from_millis(500));
-                let mut client = etcd_client::Client::connect(&endpoints, Some(options)).await.ok()?;
-                client.put("/ektp-harness/health", "ok", None).await.ok().map(|_| ())
+                let mut client = etcd_client::Client::connect(&endpoints, Some(options))
+                    .await
+                    .ok()?;
+                client
+                    .put("/ektp-harness/health", "ok", None)
+                    .await
+                    .ok()
+                    .map(|_| ())
             }
         })
         .await

@@ -39,7 +39,10 @@ impl Proc {
             .stdin(Stdio::null())
             .stdout(out)
             .stderr(err)
-            .env("RUST_LOG", std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()))
+            .env(
+                "RUST_LOG",
+                std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),
+            )
             .spawn()
             .map_err(|e| format!("cannot start {}: {e}", self.program.display()))?;
         self.child = Some(child);
@@ -88,7 +91,11 @@ impl Proc {
             .arg(format!("-{signal}"))
             .arg(pid.to_string())
             .status()?;
-        if status.success() { Ok(()) } else { Err(format!("kill -{signal} {pid} failed").into()) }
+        if status.success() {
+            Ok(())
+        } else {
+            Err(format!("kill -{signal} {pid} failed").into())
+        }
     }
 
     /// Waits up to `timeout` for the process to exit on its own.

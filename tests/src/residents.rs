@@ -5,14 +5,31 @@ use ektp_nik::{CivilDate, Sex, compose};
 use ektp_proto::v1::*;
 
 const GIVEN: &[&str] = &[
-    "Siti", "Ahmad", "Dewi", "Budi", "Nur", "Agus", "Sri", "Moh", "Rina", "Hasan",
-    "Wulan", "Rizky", "Fitri", "Slamet", "Aisyah", "Imam", "Lestari", "Yusuf",
+    "Siti", "Ahmad", "Dewi", "Budi", "Nur", "Agus", "Sri", "Moh", "Rina", "Hasan", "Wulan",
+    "Rizky", "Fitri", "Slamet", "Aisyah", "Imam", "Lestari", "Yusuf",
 ];
 const FAMILY: &[&str] = &[
-    "Rahmawati", "Santoso", "Hidayat", "Wijaya", "Maulana", "Susanti", "Fauzi",
-    "Kurniawan", "Handayani", "Saputra", "Rohman", "Anggraini", "Setiawan",
+    "Rahmawati",
+    "Santoso",
+    "Hidayat",
+    "Wijaya",
+    "Maulana",
+    "Susanti",
+    "Fauzi",
+    "Kurniawan",
+    "Handayani",
+    "Saputra",
+    "Rohman",
+    "Anggraini",
+    "Setiawan",
 ];
-const VILLAGES: &[&str] = &["Banyuanyar", "Dharma Camplong", "Gunung Sekar", "Polagan", "Rongtengah"];
+const VILLAGES: &[&str] = &[
+    "Banyuanyar",
+    "Dharma Camplong",
+    "Gunung Sekar",
+    "Polagan",
+    "Rongtengah",
+];
 
 /// A minimal JPEG-looking photo (JPEG magic, then filler).
 pub fn photo() -> Vec<u8> {
@@ -30,7 +47,11 @@ pub fn signature() -> Vec<u8> {
 
 /// The resident number `i` (0-based; up to 99 × 9,999 distinct NIKs).
 pub fn resident(i: u32) -> Resident {
-    let sex = if i % 2 == 0 { Sex::Female } else { Sex::Male };
+    let sex = if i.is_multiple_of(2) {
+        Sex::Female
+    } else {
+        Sex::Male
+    };
     let year = 1960 + (i % 45) as u16;
     let month = 1 + (i % 12) as u8;
     let day = 1 + (i % 28) as u8;

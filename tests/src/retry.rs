@@ -12,7 +12,11 @@ use tonic::{Code, Response, Status};
 
 /// Calls `call` on the clients in turn until one answers other than
 /// UNAVAILABLE / DEADLINE_EXCEEDED, or `deadline` passes.
-pub async fn retrying<R, F, Fut>(clients: &[RegistryClient<Channel>], deadline: Duration, call: F) -> Result<R, Status>
+pub async fn retrying<R, F, Fut>(
+    clients: &[RegistryClient<Channel>],
+    deadline: Duration,
+    call: F,
+) -> Result<R, Status>
 where
     F: Fn(RegistryClient<Channel>) -> Fut,
     Fut: Future<Output = Result<Response<R>, Status>>,
@@ -25,14 +29,21 @@ where
         turn += 1;
         match tokio::time::timeout(Duration::from_secs(5), call(client)).await {
             Ok(Ok(response)) => return Ok(response.into_inner()),
-            Ok(Err(status)) if !matches!(status.code(), Code::Unavailable | Code::DeadlineExceeded | Code::Unknown) => {
+            Ok(Err(status))
+                if !matches!(
+                    status.code(),
+                    Code::Unavailable | Code::DeadlineExceeded | Code::Unknown
+                ) =>
+            {
                 return Err(status);
             }
             Ok(Err(status)) if Instant::now() >= until => return Err(status),
-            Err(_) if Instant::now() >= until => return Err(Status::deadline_exceeded("retries exhausted")),
+            Err(_) if Instant::now() >= until => {
+                return Err(Status::deadline_exceeded("retries exhausted"));
+            }
             _ => {}
         }
-        if turn % clients.len() == 0 {
+        if turn.is_multiple_of(clients.len()) {
             tokio::time::sleep(backoff).await;
             backoff = (backoff * 2).min(Duration::from_millis(500));
         }

@@ -21,14 +21,22 @@ async fn backup_print_node_takes_over_when_the_print_leader_is_killed_mid_run() 
     let clients = lazy_clients(&addresses)?;
     let n = 120u32;
     for i in 0..n {
-        retrying(&clients, Duration::from_secs(10), |mut c| async move { c.record_resident(record_request(i)).await }).await?;
-        retrying(&clients, Duration::from_secs(10), |mut c| async move { c.authorize_print(authorize_request(i)).await }).await?;
+        retrying(&clients, Duration::from_secs(10), |mut c| async move {
+            c.record_resident(record_request(i)).await
+        })
+        .await?;
+        retrying(&clients, Duration::from_secs(10), |mut c| async move {
+            c.authorize_print(authorize_request(i)).await
+        })
+        .await?;
     }
     let printed = |clients: Vec<_>| async move {
-        retrying(&clients, Duration::from_secs(5), |mut c| async move { c.get_stats(GetStatsRequest {}).await })
-            .await
-            .map(|s| s.printed)
-            .unwrap_or(0)
+        retrying(&clients, Duration::from_secs(5), |mut c| async move {
+            c.get_stats(GetStatsRequest {}).await
+        })
+        .await
+        .map(|s| s.printed)
+        .unwrap_or(0)
     };
     until("30 cards printed", Duration::from_secs(60), || {
         let clients = clients.clone();
@@ -36,11 +44,16 @@ async fn backup_print_node_takes_over_when_the_print_leader_is_killed_mid_run() 
     })
     .await?;
 
-    let old = cluster.leader_index(Service::Print).await.ok_or("no print leader")?;
+    let old = cluster
+        .leader_index(Service::Print)
+        .await
+        .ok_or("no print leader")?;
     let killed_at = Instant::now();
     cluster.nodes_mut(Service::Print)[old].proc.kill();
     let before = printed(clients.clone()).await;
-    let new = cluster.wait_new_leader(Service::Print, old, Duration::from_secs(10)).await?;
+    let new = cluster
+        .wait_new_leader(Service::Print, old, Duration::from_secs(10))
+        .await?;
     assert_ne!(new, old);
     until("the backup's first card", Duration::from_secs(20), || {
         let clients = clients.clone();
@@ -48,7 +61,10 @@ async fn backup_print_node_takes_over_when_the_print_leader_is_killed_mid_run() 
     })
     .await?;
     let failover = killed_at.elapsed();
-    assert!(failover < Duration::from_secs(10), "failover took {failover:?}");
+    assert!(
+        failover < Duration::from_secs(10),
+        "failover took {failover:?}"
+    );
 
     until("every card printed", Duration::from_secs(120), || {
         let clients = clients.clone();
@@ -61,7 +77,10 @@ async fn backup_print_node_takes_over_when_the_print_leader_is_killed_mid_run() 
     assert!(audit.is_clean(), "audit problems: {:#?}", audit.problems);
     assert_eq!(audit.active_cards, n as usize);
     assert_eq!(audit.printer_printed, n as usize, "no card printed twice");
-    println!("print failover: {:.2} s from SIGKILL to the backup's first card", failover.as_secs_f64());
+    println!(
+        "print failover: {:.2} s from SIGKILL to the backup's first card",
+        failover.as_secs_f64()
+    );
     Ok(())
 }
 
@@ -98,9 +117,14 @@ async fn no_acknowledged_record_is_lost_when_the_registry_leader_is_killed_under
         async move { (acked.lock().map(|a| a.len()).unwrap_or(0) >= 100).then_some(()) }
     })
     .await?;
-    let old = cluster.leader_index(Service::Registry).await.ok_or("no registry leader")?;
+    let old = cluster
+        .leader_index(Service::Registry)
+        .await
+        .ok_or("no registry leader")?;
     cluster.nodes_mut(Service::Registry)[old].proc.kill();
-    let new = cluster.wait_new_leader(Service::Registry, old, Duration::from_secs(10)).await?;
+    let new = cluster
+        .wait_new_leader(Service::Registry, old, Duration::from_secs(10))
+        .await?;
     assert_ne!(new, old);
     for task in tasks {
         task.await??;
@@ -112,6 +136,10 @@ async fn no_acknowledged_record_is_lost_when_the_registry_leader_is_killed_under
     assert_eq!(audit.lost, 0, "{:#?}", audit.problems);
     assert_eq!(audit.recorded, expected.len());
     let stats = survivor.get_stats(GetStatsRequest {}).await?.into_inner();
-    assert_eq!(stats.recorded, expected.len() as u64, "each record counted once");
+    assert_eq!(
+        stats.recorded,
+        expected.len() as u64,
+        "each record counted once"
+    );
     Ok(())
 }

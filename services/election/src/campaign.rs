@@ -106,7 +106,10 @@ async fn run(
         publish(&role, &config, Role::Starting);
         match end {
             SessionEnd::Resigned => {
-                info!(service = config.service, "election task stopped after resigning");
+                info!(
+                    service = config.service,
+                    "election task stopped after resigning"
+                );
                 return;
             }
             SessionEnd::Lost(reason) => {
@@ -220,7 +223,13 @@ impl<'a> Session<'a> {
             self.lease,
         );
         tokio::pin!(campaign);
-        publish(self.role, self.config, Role::Follower { leader: self.current_leader().await });
+        publish(
+            self.role,
+            self.config,
+            Role::Follower {
+                leader: self.current_leader().await,
+            },
+        );
 
         let leader_key = loop {
             tokio::select! {
@@ -262,7 +271,10 @@ impl<'a> Session<'a> {
         publish(
             self.role,
             self.config,
-            Role::Leader { fence, address: self.config.address.clone() },
+            Role::Leader {
+                fence,
+                address: self.config.address.clone(),
+            },
         );
 
         loop {
@@ -359,7 +371,10 @@ impl<'a> Session<'a> {
 
     async fn current_leader(&self) -> Option<LeaderInfo> {
         let mut client = self.client.clone();
-        let response = self.etcd(client.leader(self.config.name.as_str())).await.ok()?;
+        let response = self
+            .etcd(client.leader(self.config.name.as_str()))
+            .await
+            .ok()?;
         let kv = response.kv()?;
         Some(LeaderInfo {
             address: String::from_utf8_lossy(kv.value()).into_owned(),

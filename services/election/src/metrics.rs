@@ -11,10 +11,19 @@ pub(crate) const KEEPALIVE_FAILURES: &str = "ektp_etcd_keepalive_failures_total"
 /// Describes the election metrics to the installed recorder.
 pub fn describe() {
     describe_gauge!(IS_LEADER, "1 while this replica leads its service, else 0.");
-    describe_gauge!(EPOCH, "Epoch (leader key create revision) this replica leads at; 0 when following.");
+    describe_gauge!(
+        EPOCH,
+        "Epoch (leader key create revision) this replica leads at; 0 when following."
+    );
     describe_counter!(TRANSITIONS, "Times this replica gained or lost leadership.");
-    describe_gauge!(LAST_TRANSITION, "Unix time of this replica's last leadership change.");
-    describe_counter!(KEEPALIVE_FAILURES, "Lease keep-alives that failed or reported the lease lost.");
+    describe_gauge!(
+        LAST_TRANSITION,
+        "Unix time of this replica's last leadership change."
+    );
+    describe_counter!(
+        KEEPALIVE_FAILURES,
+        "Lease keep-alives that failed or reported the lease lost."
+    );
 }
 
 pub(crate) fn record_role(service: &'static str, leader: bool, epoch: u64) {

@@ -22,7 +22,12 @@ pub struct PrintConfig {
     #[command(flatten)]
     pub node: NodeArgs,
     /// Registry gRPC endpoints (any replica), comma-separated.
-    #[arg(long, env = "EKTP_REGISTRY_ENDPOINTS", value_delimiter = ',', default_value = "http://127.0.0.1:50051,http://127.0.0.1:50052")]
+    #[arg(
+        long,
+        env = "EKTP_REGISTRY_ENDPOINTS",
+        value_delimiter = ',',
+        default_value = "http://127.0.0.1:50051,http://127.0.0.1:50052"
+    )]
     pub registry_endpoints: Vec<String>,
     /// Printer name (metrics label, recorded on jobs).
     #[arg(long, env = "EKTP_PRINTER_NAME", default_value = "printer-1", value_parser = parse_printer_name)]
@@ -31,7 +36,11 @@ pub struct PrintConfig {
     #[arg(long, env = "EKTP_PRINTER_DRIVER", value_enum, default_value_t = Driver::Sim)]
     pub printer_driver: Driver,
     /// Hot folder root (hotfolder driver).
-    #[arg(long, env = "EKTP_HOTFOLDER_DIR", required_if_eq("printer_driver", "hotfolder"))]
+    #[arg(
+        long,
+        env = "EKTP_HOTFOLDER_DIR",
+        required_if_eq("printer_driver", "hotfolder")
+    )]
     pub hotfolder_dir: Option<PathBuf>,
     /// Longest wait for one card at a hot-folder printer, in seconds.
     #[arg(long, env = "EKTP_CARD_TIMEOUT_SECS", default_value_t = 120)]
@@ -52,11 +61,15 @@ pub struct PrintConfig {
 
 impl PrintConfig {
     pub fn listen(&self) -> SocketAddr {
-        self.node.listen.unwrap_or(SocketAddr::from(([127, 0, 0, 1], 50061)))
+        self.node
+            .listen
+            .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 50061)))
     }
 
     pub fn metrics_listen(&self) -> SocketAddr {
-        self.node.metrics_listen.unwrap_or(SocketAddr::from(([127, 0, 0, 1], 9093)))
+        self.node
+            .metrics_listen
+            .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 9093)))
     }
 
     pub fn idle_poll(&self) -> Duration {
@@ -73,6 +86,12 @@ fn parse_rate(value: &str) -> Result<f64, String> {
 
 fn parse_printer_name(value: &str) -> Result<String, String> {
     let ok = (1..=64).contains(&value.len())
-        && value.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
-    if ok { Ok(value.to_owned()) } else { Err("1-64 characters of A-Z a-z 0-9 . _ -".into()) }
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
+    if ok {
+        Ok(value.to_owned())
+    } else {
+        Err("1-64 characters of A-Z a-z 0-9 . _ -".into())
+    }
 }

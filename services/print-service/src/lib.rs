@@ -17,6 +17,7 @@ pub use printer::Printer;
 
 use ektp_election::{ElectionConfig, ElectionHandle};
 use ektp_proto::v1::print_control_server::PrintControlServer;
+use ektp_server::StartError;
 use printer::{AnyPrinter, hotfolder::HotFolderPrinter, sim::SimPrinter};
 use std::future::Future;
 use std::net::SocketAddr;
@@ -25,21 +26,6 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
 use tracing::{info, warn};
-
-/// Why the service could not start.
-#[derive(Debug, thiserror::Error)]
-pub enum StartError {
-    #[error("cannot bind {addr}: {source}")]
-    Bind { addr: SocketAddr, source: std::io::Error },
-    #[error("cannot connect to etcd: {0}")]
-    Etcd(#[from] etcd_client::Error),
-    #[error("cannot set up the printer: {0}")]
-    Printer(#[from] printer::PrinterError),
-    #[error("cannot set up server reflection: {0}")]
-    Reflection(#[from] tonic_reflection::server::Error),
-    #[error("gRPC server failed: {0}")]
-    Serve(#[from] tonic::transport::Error),
-}
 
 /// A built print node, listening but not yet serving.
 pub struct App {
@@ -55,10 +41,8 @@ pub struct App {
 impl App {
     /// Binds, connects to etcd, sets up the printer and starts campaigning.
     pub async fn build(config: PrintConfig) -> Result<Self, StartError> {
-        let listener = bind(config.listen()).await?;
-        let local_addr = listener
-            .local_addr()
-            .map_err(|source| StartError::Bind { addr: config.listen(), source })?;
+        let listener = ektp_server::bind(config.listen()).await?;
+        let local_addr = ektp_server::local_addr(&listener, config.listen())?;
         let printer = Arc::new(match config.printer_driver {
             Driver::Sim => AnyPrinter::Sim(SimPrinter::new(
                 config.printer_name.clone(),
@@ -66,11 +50,14 @@ impl App {
                 config.sim_failure_rate,
                 u64::from(local_addr.port()),
             )),
-            Driver::Hotfolder => AnyPrinter::HotFolder(HotFolderPrinter::new(
-                config.printer_name.clone(),
-                config.hotfolder_dir.clone().unwrap_or_default(),
-                Duration::from_secs(config.card_timeout_secs),
-            )?),
+            Driver::Hotfolder => AnyPrinter::HotFolder(
+                HotFolderPrinter::new(
+                    config.printer_name.clone(),
+                    config.hotfolder_dir.clone().unwrap_or_default(),
+                    Duration::from_secs(config.card_timeout_secs),
+                )
+                .map_err(|e| StartError::Setup(e.to_string()))?,
+            ),
         });
         let client = ektp_server::connect_etcd(&config.node.etcd_endpoints).await?;
         let prefix = config.node.key_prefix();
@@ -85,8 +72,18 @@ impl App {
             },
         );
         let stock = stock::Stock::new(client, &prefix);
-        let link = Arc::new(registry_link::RegistryLink::new(config.registry_endpoints.clone()));
-        Ok(Self { config, listener, local_addr, election, stock, printer, link })
+        let link = Arc::new(registry_link::RegistryLink::new(
+            config.registry_endpoints.clone(),
+        ));
+        Ok(Self {
+            config,
+            listener,
+            local_addr,
+            election,
+            stock,
+            printer,
+            link,
+        })
     }
 
     /// The bound gRPC address.
@@ -97,9 +94,13 @@ impl App {
     /// Prints while leading and serves until `shutdown`; then stops the print
     /// loop (a card at the printer is finished by whoever leads next, from the
     /// printer's log), drains requests and resigns.
-    pub async fn run(self, metrics_listener: Option<TcpListener>, shutdown: impl Future<Output = ()>) -> Result<(), StartError> {
-        if let (Some(listener), Some(handle)) = (metrics_listener, METRICS.get().cloned()) {
-            ektp_server::serve_metrics(listener, handle);
+    pub async fn run(
+        self,
+        metrics_listener: Option<TcpListener>,
+        shutdown: impl Future<Output = ()>,
+    ) -> Result<(), StartError> {
+        if let Some(listener) = metrics_listener {
+            ektp_server::serve_installed_metrics(listener);
         }
         let board = Arc::new(board::Board::default());
         let print_loop = tokio::spawn(
@@ -117,7 +118,11 @@ impl App {
             .run(),
         );
         let (health_reporter, health) = tonic_health::server::health_reporter();
-        ektp_server::spawn_readiness(health_reporter, &self.election, vec!["ektp.v1.PrintControl".into()]);
+        ektp_server::spawn_readiness(
+            health_reporter,
+            &self.election,
+            vec!["ektp.v1.PrintControl".into()],
+        );
         let (reflection_v1, reflection_v1alpha) = ektp_server::reflection_services()?;
         let control = grpc::PrintControlApi {
             election: self.election.clone(),
@@ -148,7 +153,10 @@ impl App {
         info!("stopping: print loop first, then draining requests");
         print_loop.abort();
         let _ = stop_tx.send(());
-        if tokio::time::timeout(self.config.node.drain_timeout(), &mut server).await.is_err() {
+        if tokio::time::timeout(self.config.node.drain_timeout(), &mut server)
+            .await
+            .is_err()
+        {
             warn!("drain timed out; stopping anyway");
         }
         self.election.resign().await;
@@ -157,24 +165,15 @@ impl App {
     }
 }
 
-/// Binds a TCP listener.
-pub async fn bind(addr: SocketAddr) -> Result<TcpListener, StartError> {
-    TcpListener::bind(addr).await.map_err(|source| StartError::Bind { addr, source })
-}
-
-static METRICS: std::sync::OnceLock<metrics_exporter_prometheus::PrometheusHandle> = std::sync::OnceLock::new();
-
-/// Installs the Prometheus recorder once per process.
-pub fn install_metrics() {
-    if METRICS.get().is_some() {
-        return;
-    }
-    match ektp_server::install_recorder("print") {
-        Ok(handle) => {
-            ektp_election::describe_metrics();
-            metrics::describe();
-            let _ = METRICS.set(handle);
-        }
-        Err(e) => warn!(error = %e, "metrics recorder not installed"),
-    }
+/// Runs a node until `shutdown`: metrics, listeners, the app.
+pub async fn run(
+    config: PrintConfig,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), StartError> {
+    ektp_server::install_metrics("print", metrics::describe);
+    let metrics_listener = ektp_server::bind(config.metrics_listen()).await?;
+    App::build(config)
+        .await?
+        .run(Some(metrics_listener), shutdown)
+        .await
 }

@@ -12,12 +12,31 @@ const OUT_OF_BLANKS: &str = "ektp_print_out_of_blanks";
 const PRINTER_UP: &str = "ektp_printer_up";
 
 pub fn describe() {
-    describe_counter!(PRINTED, "Cards printed and completed at the registry, by printer.");
-    describe_counter!(ATTEMPTS, "Print attempts by printer and outcome (printed, spoiled, not_printed).");
-    describe_histogram!(DURATION, metrics::Unit::Seconds, "Time from handing a card to the printer to its outcome.");
-    describe_gauge!(BLANK_STOCK, "Blank cards left, as last seen by the print leader (0 on followers).");
-    describe_gauge!(OUT_OF_BLANKS, "1 while the print leader is paused for lack of blank stock.");
-    describe_gauge!(PRINTER_UP, "1 while the printer answers, 0 after it failed to.");
+    describe_counter!(
+        PRINTED,
+        "Cards printed and completed at the registry, by printer."
+    );
+    describe_counter!(
+        ATTEMPTS,
+        "Print attempts by printer and outcome (printed, spoiled, not_printed)."
+    );
+    describe_histogram!(
+        DURATION,
+        metrics::Unit::Seconds,
+        "Time from handing a card to the printer to its outcome."
+    );
+    describe_gauge!(
+        BLANK_STOCK,
+        "Blank cards left, as last seen by the print leader (0 on followers)."
+    );
+    describe_gauge!(
+        OUT_OF_BLANKS,
+        "1 while the print leader is paused for lack of blank stock."
+    );
+    describe_gauge!(
+        PRINTER_UP,
+        "1 while the printer answers, 0 after it failed to."
+    );
 }
 
 pub fn attempt(printer: &str, outcome: &'static str, took: Duration) {

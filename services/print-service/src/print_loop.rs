@@ -102,7 +102,9 @@ impl<P: Printer> PrintLoop<P> {
                 idle(role, self.config.idle_poll).await;
                 continue;
             }
-            let max = u32::try_from(record.remaining).unwrap_or(u32::MAX).min(self.config.batch);
+            let max = u32::try_from(record.remaining)
+                .unwrap_or(u32::MAX)
+                .min(self.config.batch);
             let claimed = match self.claim(fence, max).await {
                 Ok(claimed) => claimed,
                 Err(status) => {
@@ -157,7 +159,12 @@ impl<P: Printer> PrintLoop<P> {
             Ok(remaining) => metrics::blank_stock(remaining, remaining == 0),
             Err(StockError::Empty) => {
                 return self
-                    .complete(fence, &card, pb::PrintOutcome::NotPrinted, "no blank stock left")
+                    .complete(
+                        fence,
+                        &card,
+                        pb::PrintOutcome::NotPrinted,
+                        "no blank stock left",
+                    )
                     .await;
             }
             Err(e) => return Err(stock_stop(e)),
@@ -169,13 +176,22 @@ impl<P: Printer> PrintLoop<P> {
             Err(e) => {
                 error!(error = %e, job = %card.job_id, "printer failed; asking it what became of the card");
                 metrics::printer_up(printer, false);
-                self.printer.recover(&card.job_id, &card.card_serial).await.unwrap_or(Recovery::Unknown)
+                self.printer
+                    .recover(&card.job_id, &card.card_serial)
+                    .await
+                    .unwrap_or(Recovery::Unknown)
             }
         };
         let (result, detail, label) = match outcome {
-            Recovery::Finished(Attempt::Printed) => (pb::PrintOutcome::Printed, String::new(), "printed"),
+            Recovery::Finished(Attempt::Printed) => {
+                (pb::PrintOutcome::Printed, String::new(), "printed")
+            }
             Recovery::Finished(Attempt::Spoiled(d)) => (pb::PrintOutcome::Spoiled, d, "spoiled"),
-            Recovery::NotPrinted => (pb::PrintOutcome::NotPrinted, "never reached the printer".into(), "not_printed"),
+            Recovery::NotPrinted => (
+                pb::PrintOutcome::NotPrinted,
+                "never reached the printer".into(),
+                "not_printed",
+            ),
             Recovery::Unknown => {
                 warn!(job = %card.job_id, serial = %card.card_serial, "card outcome unknown; left for reconciliation");
                 tokio::time::sleep(self.config.idle_poll).await;
@@ -187,7 +203,13 @@ impl<P: Printer> PrintLoop<P> {
         self.complete(fence, &card, result, &detail).await
     }
 
-    async fn complete(&self, fence: &Fence, card: &CardJob, outcome: pb::PrintOutcome, detail: &str) -> Result<(), Stop> {
+    async fn complete(
+        &self,
+        fence: &Fence,
+        card: &CardJob,
+        outcome: pb::PrintOutcome,
+        detail: &str,
+    ) -> Result<(), Stop> {
         let request = pb::CompleteJobRequest {
             fence: Some(proto_fence(fence)),
             job_id: card.job_id.clone(),
@@ -237,7 +259,9 @@ impl<P: Printer> PrintLoop<P> {
                     async move { RegistryClient::new(ch).list_print_jobs(request).await }
                 })
                 .await
-                .map_err(|s| Stop::Failed(format!("cannot list in-flight jobs: {}", s.message())))?;
+                .map_err(|s| {
+                    Stop::Failed(format!("cannot list in-flight jobs: {}", s.message()))
+                })?;
             for job in page.jobs {
                 let card = CardJob {
                     job_id: job.job_id.clone(),
@@ -249,13 +273,26 @@ impl<P: Printer> PrintLoop<P> {
                 info!(job = %card.job_id, serial = %card.card_serial, claimed_at = job.claim_epoch, ?recovery, "reconciling an in-flight card");
                 match recovery {
                     Ok(Recovery::Finished(Attempt::Printed)) => {
-                        self.complete(fence, &card, pb::PrintOutcome::Printed, "reconciled from the printer log").await?;
+                        self.complete(
+                            fence,
+                            &card,
+                            pb::PrintOutcome::Printed,
+                            "reconciled from the printer log",
+                        )
+                        .await?;
                     }
                     Ok(Recovery::Finished(Attempt::Spoiled(detail))) => {
-                        self.complete(fence, &card, pb::PrintOutcome::Spoiled, &detail).await?;
+                        self.complete(fence, &card, pb::PrintOutcome::Spoiled, &detail)
+                            .await?;
                     }
                     Ok(Recovery::NotPrinted) => {
-                        self.complete(fence, &card, pb::PrintOutcome::NotPrinted, "not in the printer log").await?;
+                        self.complete(
+                            fence,
+                            &card,
+                            pb::PrintOutcome::NotPrinted,
+                            "not in the printer log",
+                        )
+                        .await?;
                     }
                     Ok(Recovery::Unknown) | Err(_) => {
                         warn!(job = %card.job_id, "printer cannot tell whether the card printed; left for an operator");

@@ -64,7 +64,11 @@ impl RegistryLink {
                 let Some(channel) = self.channels.channel(&endpoint) else {
                     continue;
                 };
-                let attempt = tokio::time::timeout_at(until.max(Instant::now() + Duration::from_millis(100)), call(channel)).await;
+                let attempt = tokio::time::timeout_at(
+                    until.max(Instant::now() + Duration::from_millis(100)),
+                    call(channel),
+                )
+                .await;
                 match attempt {
                     Ok(Ok(response)) => {
                         self.prefer(Some(endpoint));

@@ -88,7 +88,11 @@ impl Stock {
             let (mut record, revision) = self.read().await?;
             change(&mut record)?;
             let txn = extra(FencedTxn::new([fence]))
-                .when(Compare::mod_revision(self.key.as_str(), CompareOp::Equal, revision))
+                .when(Compare::mod_revision(
+                    self.key.as_str(),
+                    CompareOp::Equal,
+                    revision,
+                ))
                 .op(TxnOp::put(self.key.as_str(), record.encode_to_vec(), None));
             let mut client = self.client.clone();
             match Self::bounded(txn.commit(&mut client)).await? {
@@ -102,14 +106,18 @@ impl Stock {
     /// Takes one blank for a print attempt.
     pub async fn consume_one(&self, fence: &Fence) -> Result<u64, StockError> {
         let record = self
-            .update(fence, |t| t, |r| {
-                if r.remaining == 0 {
-                    return Err(StockError::Empty);
-                }
-                r.remaining -= 1;
-                r.consumed_total += 1;
-                Ok(())
-            })
+            .update(
+                fence,
+                |t| t,
+                |r| {
+                    if r.remaining == 0 {
+                        return Err(StockError::Empty);
+                    }
+                    r.remaining -= 1;
+                    r.consumed_total += 1;
+                    Ok(())
+                },
+            )
             .await?;
         record
             .map(|r| r.remaining)
@@ -117,7 +125,12 @@ impl Stock {
     }
 
     /// Adds a delivery of blanks, once per `request_id` (empty: no dedup).
-    pub async fn add(&self, fence: &Fence, count: u64, request_id: &str) -> Result<u64, StockError> {
+    pub async fn add(
+        &self,
+        fence: &Fence,
+        count: u64,
+        request_id: &str,
+    ) -> Result<u64, StockError> {
         let request_key = format!("{}{request_id}", self.requests);
         if !request_id.is_empty() && self.seen(&request_key).await? {
             return Ok(self.read().await?.0.remaining);
@@ -126,15 +139,27 @@ impl Stock {
             None
         } else {
             let mut client = self.client.clone();
-            Some(Self::bounded(client.lease_grant(REQUEST_RETENTION_SECS, None)).await?.id())
+            Some(
+                Self::bounded(client.lease_grant(REQUEST_RETENTION_SECS, None))
+                    .await?
+                    .id(),
+            )
         };
         let record = self
             .update(
                 fence,
                 |t| match lease {
                     Some(lease) => t
-                        .when(Compare::create_revision(request_key.as_str(), CompareOp::Equal, 0))
-                        .op(TxnOp::put(request_key.as_str(), count.to_string(), Some(PutOptions::new().with_lease(lease)))),
+                        .when(Compare::create_revision(
+                            request_key.as_str(),
+                            CompareOp::Equal,
+                            0,
+                        ))
+                        .op(TxnOp::put(
+                            request_key.as_str(),
+                            count.to_string(),
+                            Some(PutOptions::new().with_lease(lease)),
+                        )),
                     None => t,
                 },
                 |r| {

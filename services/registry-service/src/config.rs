@@ -22,12 +22,16 @@ pub struct RegistryConfig {
 impl RegistryConfig {
     /// Where the gRPC server binds when not configured.
     pub fn listen(&self) -> SocketAddr {
-        self.node.listen.unwrap_or(SocketAddr::from(([127, 0, 0, 1], 50051)))
+        self.node
+            .listen
+            .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 50051)))
     }
 
     /// Where `/metrics` binds when not configured.
     pub fn metrics_listen(&self) -> SocketAddr {
-        self.node.metrics_listen.unwrap_or(SocketAddr::from(([127, 0, 0, 1], 9091)))
+        self.node
+            .metrics_listen
+            .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 9091)))
     }
 
     pub fn request_retention(&self) -> Duration {

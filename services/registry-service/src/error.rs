@@ -61,7 +61,9 @@ impl From<RegistryError> for Status {
             RegistryError::Invalid { field, description } => {
                 let mut v = ektp_server::Violations::new();
                 v.add(field, description);
-                v.into_result().err().unwrap_or_else(|| Status::invalid_argument("invalid"))
+                v.into_result()
+                    .err()
+                    .unwrap_or_else(|| Status::invalid_argument("invalid"))
             }
             RegistryError::NotFound(what) => Status::not_found(format!("{what} not found")),
             RegistryError::AlreadyExists(m) => Status::already_exists(m),

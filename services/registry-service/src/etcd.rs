@@ -10,7 +10,9 @@ use std::time::Duration;
 pub const ETCD_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// Runs an etcd call with [`ETCD_TIMEOUT`].
-pub async fn bounded<T, E: Into<RegistryError>>(call: impl Future<Output = Result<T, E>>) -> Result<T> {
+pub async fn bounded<T, E: Into<RegistryError>>(
+    call: impl Future<Output = Result<T, E>>,
+) -> Result<T> {
     match tokio::time::timeout(ETCD_TIMEOUT, call).await {
         Ok(result) => result.map_err(Into::into),
         Err(_) => Err(RegistryError::Unavailable("etcd request timed out".into())),

@@ -19,25 +19,13 @@ pub use ids::{CardSerial, JobId};
 use ektp_election::{ElectionConfig, ElectionHandle};
 use ektp_proto::v1::print_queue_server::PrintQueueServer;
 use ektp_proto::v1::registry_server::RegistryServer;
+use ektp_server::StartError;
 use keys::Keys;
 use std::future::Future;
 use std::net::SocketAddr;
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
 use tracing::{info, warn};
-
-/// Why the service could not start.
-#[derive(Debug, thiserror::Error)]
-pub enum StartError {
-    #[error("cannot bind {addr}: {source}")]
-    Bind { addr: SocketAddr, source: std::io::Error },
-    #[error("cannot connect to etcd: {0}")]
-    Etcd(#[from] etcd_client::Error),
-    #[error("cannot set up server reflection: {0}")]
-    Reflection(#[from] tonic_reflection::server::Error),
-    #[error("gRPC server failed: {0}")]
-    Serve(#[from] tonic::transport::Error),
-}
 
 /// A built registry node, listening but not yet serving.
 pub struct App {
@@ -53,10 +41,8 @@ pub struct App {
 impl App {
     /// Binds the listeners, connects to etcd and starts campaigning.
     pub async fn build(config: RegistryConfig) -> Result<Self, StartError> {
-        let listener = bind(config.listen()).await?;
-        let local_addr = listener
-            .local_addr()
-            .map_err(|source| StartError::Bind { addr: config.listen(), source })?;
+        let listener = ektp_server::bind(config.listen()).await?;
+        let local_addr = ektp_server::local_addr(&listener, config.listen())?;
         let client = ektp_server::connect_etcd(&config.node.etcd_endpoints).await?;
         let keys = Keys::new(config.node.key_prefix());
         let election = ektp_election::spawn(
@@ -79,7 +65,15 @@ impl App {
             },
         );
         let store = store::Store::new(client, keys.clone());
-        Ok(Self { config, listener, local_addr, election, writer, store, keys })
+        Ok(Self {
+            config,
+            listener,
+            local_addr,
+            election,
+            writer,
+            store,
+            keys,
+        })
     }
 
     /// The bound gRPC address.
@@ -89,11 +83,13 @@ impl App {
 
     /// Serves until `shutdown` resolves, drains in-flight requests (bounded by
     /// the drain timeout), then resigns so the peer takes over at once.
-    pub async fn run(self, metrics_listener: Option<TcpListener>, shutdown: impl Future<Output = ()>) -> Result<(), StartError> {
+    pub async fn run(
+        self,
+        metrics_listener: Option<TcpListener>,
+        shutdown: impl Future<Output = ()>,
+    ) -> Result<(), StartError> {
         if let Some(listener) = metrics_listener {
-            if let Some(handle) = metrics_handle() {
-                ektp_server::serve_metrics(listener, handle);
-            }
+            ektp_server::serve_installed_metrics(listener);
         }
         let (health_reporter, health) = tonic_health::server::health_reporter();
         ektp_server::spawn_readiness(
@@ -131,7 +127,10 @@ impl App {
         }
         info!("stopping: draining in-flight requests");
         let _ = stop_tx.send(());
-        if tokio::time::timeout(self.config.node.drain_timeout(), &mut server).await.is_err() {
+        if tokio::time::timeout(self.config.node.drain_timeout(), &mut server)
+            .await
+            .is_err()
+        {
             warn!("drain timed out; stopping anyway");
         }
         self.election.resign().await;
@@ -140,30 +139,15 @@ impl App {
     }
 }
 
-/// Binds a TCP listener.
-pub async fn bind(addr: SocketAddr) -> Result<TcpListener, StartError> {
-    TcpListener::bind(addr).await.map_err(|source| StartError::Bind { addr, source })
-}
-
-static METRICS: std::sync::OnceLock<metrics_exporter_prometheus::PrometheusHandle> = std::sync::OnceLock::new();
-
-/// Installs the Prometheus recorder once per process.
-pub fn install_metrics() -> bool {
-    if METRICS.get().is_some() {
-        return true;
-    }
-    match ektp_server::install_recorder("registry") {
-        Ok(handle) => {
-            ektp_election::describe_metrics();
-            METRICS.set(handle).is_ok()
-        }
-        Err(e) => {
-            warn!(error = %e, "metrics recorder not installed");
-            false
-        }
-    }
-}
-
-fn metrics_handle() -> Option<metrics_exporter_prometheus::PrometheusHandle> {
-    METRICS.get().cloned()
+/// Runs a node until `shutdown`: metrics, listeners, the app.
+pub async fn run(
+    config: RegistryConfig,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), StartError> {
+    ektp_server::install_metrics("registry", || {});
+    let metrics_listener = ektp_server::bind(config.metrics_listen()).await?;
+    App::build(config)
+        .await?
+        .run(Some(metrics_listener), shutdown)
+        .await
 }

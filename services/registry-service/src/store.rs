@@ -109,7 +109,12 @@ impl Store {
             .print_ready
             .saturating_sub(stats.printed)
             .saturating_sub(stats.print_failed);
-        stats.queued = count(&self.client, &self.keys.queue(), range_end(&self.keys.queue())).await?;
+        stats.queued = count(
+            &self.client,
+            &self.keys.queue(),
+            range_end(&self.keys.queue()),
+        )
+        .await?;
         Ok(stats)
     }
 }

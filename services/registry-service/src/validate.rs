@@ -28,8 +28,15 @@ pub fn record(request: pb::RecordResidentRequest) -> Result<NewResident, Status>
     };
     let nik = nik(&mut v, "resident.nik", &resident.nik);
     text(&mut v, "resident.full_name", &resident.full_name, 100);
-    if resident.full_name.chars().any(|c| !(c.is_alphabetic() || " .,'-".contains(c))) {
-        v.add("resident.full_name", "only letters, spaces and . , ' - are allowed");
+    if resident
+        .full_name
+        .chars()
+        .any(|c| !(c.is_alphabetic() || " .,'-".contains(c)))
+    {
+        v.add(
+            "resident.full_name",
+            "only letters, spaces and . , ' - are allowed",
+        );
     }
     text(&mut v, "resident.birth_place", &resident.birth_place, 50);
     let birth_date = match CivilDate::parse(&resident.birth_date) {
@@ -69,8 +76,22 @@ pub fn record(request: pb::RecordResidentRequest) -> Result<NewResident, Status>
         }
     }
     let material = request.material.unwrap_or_default();
-    image(&mut v, "material.photo", &material.photo, MAX_PHOTO_BYTES, &[0xFF, 0xD8, 0xFF], "JPEG");
-    image(&mut v, "material.signature", &material.signature, MAX_SIGNATURE_BYTES, b"\x89PNG", "PNG");
+    image(
+        &mut v,
+        "material.photo",
+        &material.photo,
+        MAX_PHOTO_BYTES,
+        &[0xFF, 0xD8, 0xFF],
+        "JPEG",
+    );
+    image(
+        &mut v,
+        "material.signature",
+        &material.signature,
+        MAX_SIGNATURE_BYTES,
+        b"\x89PNG",
+        "PNG",
+    );
     v.into_result()?;
 
     let (Some(nik), Some(birth_date), Some(sex)) = (nik, birth_date, sex) else {
@@ -93,7 +114,9 @@ pub fn record(request: pb::RecordResidentRequest) -> Result<NewResident, Status>
 }
 
 /// Checks an AuthorizePrintRequest.
-pub fn authorize(request: &pb::AuthorizePrintRequest) -> Result<(Nik, pb::AuthorizationOutcome), Status> {
+pub fn authorize(
+    request: &pb::AuthorizePrintRequest,
+) -> Result<(Nik, pb::AuthorizationOutcome), Status> {
     let mut v = Violations::new();
     let nik = nik(&mut v, "nik", &request.nik);
     request_id(&mut v, "request_id", &request.request_id, false);
@@ -104,7 +127,9 @@ pub fn authorize(request: &pb::AuthorizePrintRequest) -> Result<(Nik, pb::Author
         }
         Ok(outcome) => Some(outcome),
     };
-    if outcome.is_some_and(|o| o != pb::AuthorizationOutcome::PrintReady) && request.reason.trim().is_empty() {
+    if outcome.is_some_and(|o| o != pb::AuthorizationOutcome::PrintReady)
+        && request.reason.trim().is_empty()
+    {
         v.add("reason", "a reason is required for DUPLICATE and REJECTED");
     }
     if request.reason.chars().count() > 500 || request.reason.chars().any(char::is_control) {
@@ -142,12 +167,20 @@ pub fn page<T>(
     parse_token: impl Fn(&str) -> Option<T>,
 ) -> Result<(usize, Option<T>), Status> {
     let mut v = Violations::new();
-    v.require((0..=MAX_PAGE_SIZE).contains(&page_size), "page_size", "must be 0-1000");
+    v.require(
+        (0..=MAX_PAGE_SIZE).contains(&page_size),
+        "page_size",
+        "must be 0-1000",
+    );
     let after = if token.is_empty() {
         None
     } else {
         let parsed = parse_token(token);
-        v.require(parsed.is_some(), "page_token", "not a token this server issued");
+        v.require(
+            parsed.is_some(),
+            "page_token",
+            "not a token this server issued",
+        );
         parsed
     };
     v.into_result()?;
@@ -156,7 +189,11 @@ pub fn page<T>(
 }
 
 /// Checks the print leader's fence: its key must be a print election key.
-pub fn print_fence(v: &mut Violations, fence: Option<&pb::Fence>, print_election: &str) -> Option<Fence> {
+pub fn print_fence(
+    v: &mut Violations,
+    fence: Option<&pb::Fence>,
+    print_election: &str,
+) -> Option<Fence> {
     let Some(fence) = fence else {
         v.add("fence", "the print leader's fence is required");
         return None;
@@ -165,7 +202,11 @@ pub fn print_fence(v: &mut Violations, fence: Option<&pb::Fence>, print_election
         .leader_key
         .strip_prefix(print_election)
         .is_some_and(|rest| rest.starts_with('/') && rest.len() > 1);
-    v.require(key_ok, "fence.leader_key", "must be a key under the print election");
+    v.require(
+        key_ok,
+        "fence.leader_key",
+        "must be a key under the print election",
+    );
     v.require(fence.epoch > 0, "fence.epoch", "must be positive");
     (key_ok && fence.epoch > 0).then(|| Fence {
         key: fence.leader_key.clone(),
@@ -176,7 +217,11 @@ pub fn print_fence(v: &mut Violations, fence: Option<&pb::Fence>, print_election
 /// Checks a card serial field.
 pub fn card_serial(v: &mut Violations, field: &str, value: &str) -> Option<CardSerial> {
     let serial = CardSerial::parse(value);
-    v.require(serial.is_some(), field, "a card serial reads KTP- and 10 digits");
+    v.require(
+        serial.is_some(),
+        field,
+        "a card serial reads KTP- and 10 digits",
+    );
     serial
 }
 
@@ -192,7 +237,11 @@ fn nik(v: &mut Violations, field: &str, value: &str) -> Option<Nik> {
 
 fn request_id(v: &mut Violations, field: &str, value: &str, required: bool) {
     if value.is_empty() {
-        v.require(!required, field, "a request_id is required for safe retries");
+        v.require(
+            !required,
+            field,
+            "a request_id is required for safe retries",
+        );
         return;
     }
     let ok = value.len() <= 64

@@ -20,7 +20,12 @@ pub struct NodeArgs {
     #[arg(long, env = "EKTP_OFFICE", default_value = "dev", value_parser = parse_office)]
     pub office: String,
     /// etcd client endpoints, comma-separated.
-    #[arg(long, env = "EKTP_ETCD_ENDPOINTS", value_delimiter = ',', default_value = "http://127.0.0.1:2379")]
+    #[arg(
+        long,
+        env = "EKTP_ETCD_ENDPOINTS",
+        value_delimiter = ',',
+        default_value = "http://127.0.0.1:2379"
+    )]
     pub etcd_endpoints: Vec<String>,
     /// Address the gRPC server binds.
     #[arg(long, env = "EKTP_LISTEN")]

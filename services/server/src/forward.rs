@@ -16,9 +16,10 @@ pub const FORWARDED_HEADER: &str = "x-ektp-forwarded";
 
 /// Marks a request as forwarded.
 pub fn mark_forwarded<T>(request: &mut Request<T>) {
-    request
-        .metadata_mut()
-        .insert(FORWARDED_HEADER, tonic::metadata::MetadataValue::from_static("1"));
+    request.metadata_mut().insert(
+        FORWARDED_HEADER,
+        tonic::metadata::MetadataValue::from_static("1"),
+    );
 }
 
 /// Whether a request was forwarded by a follower.
@@ -88,7 +89,12 @@ impl Forwarder {
 
     /// Runs `local` here when leading, else sends the request to the leader
     /// through `remote`.
-    pub async fn write<T, R, L, LF, F, FF>(&self, request: Request<T>, local: L, remote: F) -> Result<Response<R>, Status>
+    pub async fn write<T, R, L, LF, F, FF>(
+        &self,
+        request: Request<T>,
+        local: L,
+        remote: F,
+    ) -> Result<Response<R>, Status>
     where
         L: FnOnce(T) -> LF,
         LF: Future<Output = Result<R, Status>>,

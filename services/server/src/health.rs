@@ -22,7 +22,9 @@ pub fn spawn_readiness(reporter: HealthReporter, election: &ElectionHandle, serv
                 reporter.set_service_status(name, status).await;
             }
             if role.changed().await.is_err() {
-                reporter.set_service_status("", ServingStatus::NotServing).await;
+                reporter
+                    .set_service_status("", ServingStatus::NotServing)
+                    .await;
                 return;
             }
         }

@@ -12,6 +12,7 @@ mod metrics_http;
 mod reflection;
 mod shutdown;
 mod stack;
+mod startup;
 mod status;
 mod telemetry;
 
@@ -23,6 +24,9 @@ pub use metrics_http::{install_recorder, serve_metrics};
 pub use reflection::reflection_services;
 pub use shutdown::shutdown_signal;
 pub use stack::{Deadline, DeadlineLayer, server_builder};
+pub use startup::{
+    StartError, bind, exit_code, install_metrics, local_addr, serve_installed_metrics,
+};
 pub use status::{
     NOT_LEADER, STALE_EPOCH, Violations, is_stale_epoch, leader_address_of, not_leader, stale_epoch,
 };

@@ -19,7 +19,10 @@ pub fn install_recorder(service: &'static str) -> Result<PrometheusHandle, Build
     let handle = PrometheusBuilder::new()
         .set_buckets(BUCKETS)?
         .install_recorder()?;
-    metrics::describe_gauge!("ektp_build_info", "Always 1; labels carry the version and service.");
+    metrics::describe_gauge!(
+        "ektp_build_info",
+        "Always 1; labels carry the version and service."
+    );
     metrics::gauge!("ektp_build_info", "version" => env!("CARGO_PKG_VERSION"), "service" => service)
         .set(1.0);
     let upkeep = handle.clone();
@@ -63,18 +66,26 @@ async fn answer(mut stream: TcpStream, handle: &PrometheusHandle) -> std::io::Re
         }
         Ok::<_, std::io::Error>(())
     };
-    if tokio::time::timeout(Duration::from_secs(5), read_head).await.is_err() {
+    if tokio::time::timeout(Duration::from_secs(5), read_head)
+        .await
+        .is_err()
+    {
         return Ok(());
     }
     let line = request.split(|b| *b == b'\n').next().unwrap_or_default();
     let line = String::from_utf8_lossy(line);
     let mut parts = line.split_whitespace();
     let (method, path) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
-    let (status, content_type, body) = if method == "GET" && (path == "/metrics" || path.starts_with("/metrics?")) {
-        ("200 OK", "text/plain; version=0.0.4", handle.render())
-    } else {
-        ("404 Not Found", "text/plain", "not found; try /metrics\n".to_owned())
-    };
+    let (status, content_type, body) =
+        if method == "GET" && (path == "/metrics" || path.starts_with("/metrics?")) {
+            ("200 OK", "text/plain; version=0.0.4", handle.render())
+        } else {
+            (
+                "404 Not Found",
+                "text/plain",
+                "not found; try /metrics\n".to_owned(),
+            )
+        };
     let head = format!(
         "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
         body.len()

@@ -72,8 +72,8 @@ where
     }
 
     fn call(&mut self, request: http::Request<ReqBody>) -> Self::Future {
-        let limit = client_timeout(request.headers())
-            .map_or(self.limit, |client| client.min(self.limit));
+        let limit =
+            client_timeout(request.headers()).map_or(self.limit, |client| client.min(self.limit));
         let response = self.inner.call(request);
         Box::pin(async move {
             match tokio::time::timeout(limit, response).await {

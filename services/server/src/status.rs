@@ -125,6 +125,9 @@ mod tests {
     fn not_leader_carries_the_leader_address() {
         let status = not_leader(Some("http://127.0.0.1:50052"));
         assert_eq!(status.code(), Code::Unavailable);
-        assert_eq!(leader_address_of(&status).as_deref(), Some("http://127.0.0.1:50052"));
+        assert_eq!(
+            leader_address_of(&status).as_deref(),
+            Some("http://127.0.0.1:50052")
+        );
     }
 }

@@ -44,14 +44,19 @@ fn stock_status(e: StockError) -> Status {
 
 #[tonic::async_trait]
 impl PrintControl for PrintControlApi {
-    async fn get_status(&self, _: Request<pb::GetStatusRequest>) -> Result<Response<pb::PrintStatus>, Status> {
+    async fn get_status(
+        &self,
+        _: Request<pb::GetStatusRequest>,
+    ) -> Result<Response<pb::PrintStatus>, Status> {
         let role = self.election.role();
         let leader = role.leader();
         let (stock, _) = self.stock.read().await.map_err(stock_status)?;
         let stats = self
             .link
             .call(Duration::from_secs(2), |ch| async move {
-                RegistryClient::new(ch).get_stats(pb::GetStatsRequest {}).await
+                RegistryClient::new(ch)
+                    .get_stats(pb::GetStatsRequest {})
+                    .await
             })
             .await
             .ok();
@@ -60,7 +65,10 @@ impl PrintControl for PrintControlApi {
                 Role::Leader { .. } => pb::Role::Leader,
                 _ => pb::Role::Follower,
             } as i32,
-            leader_address: leader.as_ref().map(|l| l.address.clone()).unwrap_or_default(),
+            leader_address: leader
+                .as_ref()
+                .map(|l| l.address.clone())
+                .unwrap_or_default(),
             epoch: leader.map(|l| l.epoch.0).unwrap_or_default(),
             printers: vec![pb::PrinterStatus {
                 name: self.printer.name.clone(),
@@ -82,15 +90,25 @@ impl PrintControl for PrintControlApi {
         let r = request.get_ref();
         // Validated here so a follower refuses bad input without a hop.
         let mut v = Violations::new();
-        v.require((1..=1_000_000).contains(&r.count), "count", "must be 1-1000000");
+        v.require(
+            (1..=1_000_000).contains(&r.count),
+            "count",
+            "must be 1-1000000",
+        );
         v.require(
             r.reference.chars().count() <= 100 && !r.reference.chars().any(char::is_control),
             "reference",
             "at most 100 characters, no control characters",
         );
         let id_ok = r.request_id.len() <= 64
-            && r.request_id.bytes().all(|b| b.is_ascii_alphanumeric() || b"._:-".contains(&b));
-        v.require(id_ok, "request_id", "at most 64 characters of A-Z a-z 0-9 . _ : -");
+            && r.request_id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"._:-".contains(&b));
+        v.require(
+            id_ok,
+            "request_id",
+            "at most 64 characters of A-Z a-z 0-9 . _ : -",
+        );
         v.into_result()?;
 
         let stock = self.stock.clone();
@@ -99,8 +117,15 @@ impl PrintControl for PrintControlApi {
             .write(
                 request,
                 |r| async move {
-                    let fence = election.role().fence().cloned().ok_or_else(|| not_leader(None))?;
-                    let remaining = stock.add(&fence, r.count, &r.request_id).await.map_err(stock_status)?;
+                    let fence = election
+                        .role()
+                        .fence()
+                        .cloned()
+                        .ok_or_else(|| not_leader(None))?;
+                    let remaining = stock
+                        .add(&fence, r.count, &r.request_id)
+                        .await
+                        .map_err(stock_status)?;
                     Ok(pb::BlankStock { remaining })
                 },
                 |ch, r| async move { PrintControlClient::new(ch).add_blank_stock(r).await },
@@ -108,11 +133,19 @@ impl PrintControl for PrintControlApi {
             .await
     }
 
-    async fn pause_printer(&self, _: Request<pb::PausePrinterRequest>) -> Result<Response<pb::PrinterStatus>, Status> {
+    async fn pause_printer(
+        &self,
+        _: Request<pb::PausePrinterRequest>,
+    ) -> Result<Response<pb::PrinterStatus>, Status> {
         Err(Status::unimplemented("PausePrinter is not implemented yet"))
     }
 
-    async fn resume_printer(&self, _: Request<pb::ResumePrinterRequest>) -> Result<Response<pb::PrinterStatus>, Status> {
-        Err(Status::unimplemented("ResumePrinter is not implemented yet"))
+    async fn resume_printer(
+        &self,
+        _: Request<pb::ResumePrinterRequest>,
+    ) -> Result<Response<pb::PrinterStatus>, Status> {
+        Err(Status::unimplemented(
+            "ResumePrinter is not implemented yet",
+        ))
     }
 }

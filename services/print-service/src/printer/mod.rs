@@ -53,7 +53,11 @@ pub trait Printer: Send + Sync + 'static {
     fn print(&self, card: &CardJob) -> impl Future<Output = Result<Attempt, PrinterError>> + Send;
     /// Finds out what became of a card handed over earlier, possibly by
     /// another print node; waits while the printer is still at it.
-    fn recover(&self, job_id: &str, card_serial: &str) -> impl Future<Output = Result<Recovery, PrinterError>> + Send;
+    fn recover(
+        &self,
+        job_id: &str,
+        card_serial: &str,
+    ) -> impl Future<Output = Result<Recovery, PrinterError>> + Send;
 }
 
 /// The configured printer, whichever driver it uses.

@@ -69,9 +69,11 @@ impl Printer for SimPrinter {
 
     async fn recover(&self, job_id: &str, card_serial: &str) -> Result<Recovery, PrinterError> {
         let key = (job_id.to_owned(), card_serial.to_owned());
-        Ok(match self.log.lock().ok().and_then(|log| log.get(&key).cloned()) {
-            Some(attempt) => Recovery::Finished(attempt),
-            None => Recovery::NotPrinted,
-        })
+        Ok(
+            match self.log.lock().ok().and_then(|log| log.get(&key).cloned()) {
+                Some(attempt) => Recovery::Finished(attempt),
+                None => Recovery::NotPrinted,
+            },
+        )
     }
 }

@@ -8,4 +8,3 @@ pub use print_queue::PrintQueueApi;
 pub use registry::RegistryApi;
 
 pub use ektp_server::Forwarder;
-

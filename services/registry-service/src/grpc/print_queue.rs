@@ -33,7 +33,10 @@ impl PrintQueueApi {
 
 #[tonic::async_trait]
 impl PrintQueue for PrintQueueApi {
-    async fn claim_jobs(&self, request: Request<ClaimJobsRequest>) -> Result<Response<ClaimJobsResponse>, Status> {
+    async fn claim_jobs(
+        &self,
+        request: Request<ClaimJobsRequest>,
+    ) -> Result<Response<ClaimJobsResponse>, Status> {
         let writer = self.writer.clone();
         let election = self.keys.print_election();
         self.forwarder
@@ -42,11 +45,17 @@ impl PrintQueue for PrintQueueApi {
                 |r| async move {
                     let mut v = Violations::new();
                     let fence = validate::print_fence(&mut v, r.fence.as_ref(), &election);
-                    v.require((1..=MAX_CLAIM).contains(&r.max_jobs), "max_jobs", "must be 1-100");
+                    v.require(
+                        (1..=MAX_CLAIM).contains(&r.max_jobs),
+                        "max_jobs",
+                        "must be 1-100",
+                    );
                     let printer = Self::printer(&mut v, &r.printer);
                     v.into_result()?;
                     let fence = fence.ok_or_else(|| Status::invalid_argument("invalid fence"))?;
-                    let claimed = writer.claim(PrintCall { fence, printer }, r.max_jobs).await?;
+                    let claimed = writer
+                        .claim(PrintCall { fence, printer }, r.max_jobs)
+                        .await?;
                     Ok(ClaimJobsResponse {
                         jobs: claimed
                             .into_iter()
@@ -63,7 +72,10 @@ impl PrintQueue for PrintQueueApi {
             .await
     }
 
-    async fn complete_job(&self, request: Request<CompleteJobRequest>) -> Result<Response<PrintJob>, Status> {
+    async fn complete_job(
+        &self,
+        request: Request<CompleteJobRequest>,
+    ) -> Result<Response<PrintJob>, Status> {
         let writer = self.writer.clone();
         let election = self.keys.print_election();
         self.forwarder
@@ -75,16 +87,33 @@ impl PrintQueue for PrintQueueApi {
                     let job_id = crate::ids::JobId::parse(&r.job_id);
                     v.require(job_id.is_some(), "job_id", "a job id has 12 digits");
                     let serial = validate::card_serial(&mut v, "card_serial", &r.card_serial);
-                    let outcome = PrintOutcome::try_from(r.outcome).ok().filter(|o| *o != PrintOutcome::Unspecified);
-                    v.require(outcome.is_some(), "outcome", "must be PRINTED, SPOILED or NOT_PRINTED");
-                    v.require(r.detail.chars().count() <= 500, "detail", "at most 500 characters");
+                    let outcome = PrintOutcome::try_from(r.outcome)
+                        .ok()
+                        .filter(|o| *o != PrintOutcome::Unspecified);
+                    v.require(
+                        outcome.is_some(),
+                        "outcome",
+                        "must be PRINTED, SPOILED or NOT_PRINTED",
+                    );
+                    v.require(
+                        r.detail.chars().count() <= 500,
+                        "detail",
+                        "at most 500 characters",
+                    );
                     v.into_result()?;
-                    let (Some(fence), Some(job_id), Some(serial), Some(outcome)) = (fence, job_id, serial, outcome) else {
+                    let (Some(fence), Some(job_id), Some(serial), Some(outcome)) =
+                        (fence, job_id, serial, outcome)
+                    else {
                         return Err(Status::invalid_argument("invalid request"));
                     };
                     // The printer name is already on the job; completions only need the fence.
-                    let call = PrintCall { fence, printer: String::new() };
-                    Ok(writer.complete(call, job_id, serial, outcome, r.detail).await?)
+                    let call = PrintCall {
+                        fence,
+                        printer: String::new(),
+                    };
+                    Ok(writer
+                        .complete(call, job_id, serial, outcome, r.detail)
+                        .await?)
                 },
                 |ch, r| async move { PrintQueueClient::new(ch).complete_job(r).await },
             )

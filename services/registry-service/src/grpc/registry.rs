@@ -29,7 +29,10 @@ fn unimplemented(method: &str) -> Status {
 
 #[tonic::async_trait]
 impl Registry for RegistryApi {
-    async fn record_resident(&self, request: Request<RecordResidentRequest>) -> Result<Response<Resident>, Status> {
+    async fn record_resident(
+        &self,
+        request: Request<RecordResidentRequest>,
+    ) -> Result<Response<Resident>, Status> {
         let writer = self.writer.clone();
         self.forwarder
             .write(
@@ -43,7 +46,10 @@ impl Registry for RegistryApi {
             .await
     }
 
-    async fn get_resident(&self, request: Request<GetResidentRequest>) -> Result<Response<Resident>, Status> {
+    async fn get_resident(
+        &self,
+        request: Request<GetResidentRequest>,
+    ) -> Result<Response<Resident>, Status> {
         let nik = validate::nik_only("nik", &request.get_ref().nik)?;
         Ok(Response::new(self.store.resident(&nik).await?))
     }
@@ -61,7 +67,10 @@ impl Registry for RegistryApi {
         }))
     }
 
-    async fn authorize_print(&self, request: Request<AuthorizePrintRequest>) -> Result<Response<Resident>, Status> {
+    async fn authorize_print(
+        &self,
+        request: Request<AuthorizePrintRequest>,
+    ) -> Result<Response<Resident>, Status> {
         let writer = self.writer.clone();
         self.forwarder
             .write(
@@ -75,11 +84,17 @@ impl Registry for RegistryApi {
             .await
     }
 
-    async fn request_reprint(&self, _: Request<RequestReprintRequest>) -> Result<Response<PrintJob>, Status> {
+    async fn request_reprint(
+        &self,
+        _: Request<RequestReprintRequest>,
+    ) -> Result<Response<PrintJob>, Status> {
         Err(unimplemented("RequestReprint"))
     }
 
-    async fn get_print_job(&self, request: Request<GetPrintJobRequest>) -> Result<Response<PrintJob>, Status> {
+    async fn get_print_job(
+        &self,
+        request: Request<GetPrintJobRequest>,
+    ) -> Result<Response<PrintJob>, Status> {
         let id = validate::job_id("job_id", &request.get_ref().job_id)?;
         Ok(Response::new(self.store.job(id).await?))
     }
@@ -103,15 +118,24 @@ impl Registry for RegistryApi {
         }))
     }
 
-    async fn cancel_print_job(&self, _: Request<CancelPrintJobRequest>) -> Result<Response<PrintJob>, Status> {
+    async fn cancel_print_job(
+        &self,
+        _: Request<CancelPrintJobRequest>,
+    ) -> Result<Response<PrintJob>, Status> {
         Err(unimplemented("CancelPrintJob"))
     }
 
-    async fn resolve_in_doubt_job(&self, _: Request<ResolveInDoubtJobRequest>) -> Result<Response<PrintJob>, Status> {
+    async fn resolve_in_doubt_job(
+        &self,
+        _: Request<ResolveInDoubtJobRequest>,
+    ) -> Result<Response<PrintJob>, Status> {
         Err(unimplemented("ResolveInDoubtJob"))
     }
 
-    async fn record_collection(&self, _: Request<RecordCollectionRequest>) -> Result<Response<Resident>, Status> {
+    async fn record_collection(
+        &self,
+        _: Request<RecordCollectionRequest>,
+    ) -> Result<Response<Resident>, Status> {
         Err(unimplemented("RecordCollection"))
     }
 
@@ -137,7 +161,10 @@ impl Registry for RegistryApi {
 
     type WatchEventsStream = ServerStream<Event>;
 
-    async fn watch_events(&self, _: Request<WatchEventsRequest>) -> Result<Response<Self::WatchEventsStream>, Status> {
+    async fn watch_events(
+        &self,
+        _: Request<WatchEventsRequest>,
+    ) -> Result<Response<Self::WatchEventsStream>, Status> {
         Err(unimplemented("WatchEvents"))
     }
 }

@@ -38,8 +38,8 @@ impl Actor {
             };
         }
 
-        let mut stats = state.stats.clone();
-        let mut sequences = state.sequences.clone();
+        let mut stats = state.stats;
+        let mut sequences = state.sequences;
         resident.update_time = Some(now());
         resident.status_reason = decision.reason;
         let mut txn = FencedTxn::new([&fence]).when(Compare::mod_revision(
@@ -64,7 +64,11 @@ impl Actor {
                 };
                 txn = txn
                     .op(put(&self.keys.job(id), &job))
-                    .op(TxnOp::put(self.keys.queued(id), decision.nik.as_str(), None))
+                    .op(TxnOp::put(
+                        self.keys.queued(id),
+                        decision.nik.as_str(),
+                        None,
+                    ))
                     .op(put(&self.keys.sequences(), &sequences));
             }
             AuthorizationOutcome::Duplicate => {
@@ -82,7 +86,9 @@ impl Actor {
                 });
             }
         }
-        txn = txn.op(put(&key, &resident)).op(put(&self.keys.stats(), &stats));
+        txn = txn
+            .op(put(&key, &resident))
+            .op(put(&self.keys.stats(), &stats));
         self.commit_expected(txn).await?;
         state.stats = stats;
         state.sequences = sequences;

@@ -41,10 +41,14 @@ pub struct PrintCall {
 }
 
 enum Command {
-    Record(NewResident, oneshot::Sender<Result<Resident>>),
+    Record(Box<NewResident>, oneshot::Sender<Result<Resident>>),
     Authorize(authorize::Decision, oneshot::Sender<Result<Resident>>),
     Claim(PrintCall, u32, oneshot::Sender<Result<Vec<Claimed>>>),
-    Complete(PrintCall, queue::Completion, oneshot::Sender<Result<PrintJob>>),
+    Complete(
+        PrintCall,
+        queue::Completion,
+        oneshot::Sender<Result<PrintJob>>,
+    ),
 }
 
 /// Handle to the writer task.
@@ -55,7 +59,12 @@ pub struct Writer {
 
 impl Writer {
     /// Starts the writer task.
-    pub fn spawn(client: Client, keys: Keys, election: ElectionHandle, config: WriterConfig) -> Self {
+    pub fn spawn(
+        client: Client,
+        keys: Keys,
+        election: ElectionHandle,
+        config: WriterConfig,
+    ) -> Self {
         let (commands, rx) = mpsc::channel(1024);
         let actor = Actor {
             client,
@@ -81,7 +90,8 @@ impl Writer {
 
     /// Records a resident (idempotent by request id).
     pub async fn record(&self, resident: NewResident) -> Result<Resident> {
-        self.ask(|reply| Command::Record(resident, reply)).await
+        self.ask(|reply| Command::Record(Box::new(resident), reply))
+            .await
     }
 
     /// Applies the central system's decision on a record.
@@ -91,7 +101,11 @@ impl Writer {
         outcome: AuthorizationOutcome,
         reason: String,
     ) -> Result<Resident> {
-        let decision = authorize::Decision { nik, outcome, reason };
+        let decision = authorize::Decision {
+            nik,
+            outcome,
+            reason,
+        };
         self.ask(|reply| Command::Authorize(decision, reply)).await
     }
 
@@ -115,7 +129,8 @@ impl Writer {
             outcome,
             detail,
         };
-        self.ask(|reply| Command::Complete(call, completion, reply)).await
+        self.ask(|reply| Command::Complete(call, completion, reply))
+            .await
     }
 }
 
@@ -147,7 +162,7 @@ impl Actor {
         while let Some(command) = commands.recv().await {
             match command {
                 Command::Record(r, reply) => {
-                    let result = self.with_ctx(|a, ctx| Box::pin(a.record(ctx, r))).await;
+                    let result = self.with_ctx(|a, ctx| Box::pin(a.record(ctx, *r))).await;
                     let _ = reply.send(result);
                 }
                 Command::Authorize(d, reply) => {
@@ -177,15 +192,29 @@ impl Actor {
         run: impl for<'a> FnOnce(
             &'a Actor,
             Ctx<'a>,
-        ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<T>> + Send + 'a>>,
+        ) -> std::pin::Pin<
+            Box<dyn std::future::Future<Output = Result<T>> + Send + 'a>,
+        >,
     ) -> Result<T> {
-        let fence = self.election.role().fence().cloned().ok_or(RegistryError::NotLeader)?;
+        let fence = self
+            .election
+            .role()
+            .fence()
+            .cloned()
+            .ok_or(RegistryError::NotLeader)?;
         let mut state = match self.state.take() {
             Some(state) if state.epoch == fence.epoch => state,
             _ => self.load_state(fence.epoch).await?,
         };
         let epoch = fence.epoch;
-        let result = run(self, Ctx { fence, state: &mut state }).await;
+        let result = run(
+            self,
+            Ctx {
+                fence,
+                state: &mut state,
+            },
+        )
+        .await;
         match &result {
             Ok(_) => self.state = Some(state),
             Err(RegistryError::NotLeader) => {

@@ -4,7 +4,7 @@
 
 use super::{Actor, Ctx, PrintCall, now};
 use crate::error::{RegistryError, Result};
-use crate::etcd::{bounded, decode, get, put, range, Versioned};
+use crate::etcd::{Versioned, bounded, decode, get, put, range};
 use crate::ids::{CardSerial, JobId};
 use crate::keys::range_end;
 use ektp_election::FencedTxn;
@@ -31,7 +31,12 @@ pub struct Completion {
 }
 
 impl Actor {
-    pub(super) async fn claim(&self, ctx: Ctx<'_>, call: PrintCall, max: u32) -> Result<Vec<Claimed>> {
+    pub(super) async fn claim(
+        &self,
+        ctx: Ctx<'_>,
+        call: PrintCall,
+        max: u32,
+    ) -> Result<Vec<Claimed>> {
         let Ctx { fence, state } = ctx;
         let queue = self.keys.queue();
         let queued = range(&self.client, &queue, range_end(&queue), i64::from(max)).await?;
@@ -64,17 +69,25 @@ impl Actor {
             })
             .collect();
 
-        let mut sequences = state.sequences.clone();
+        let mut sequences = state.sequences;
         let at = now();
         let mut txn = FencedTxn::new([&fence, &call.fence]);
         let mut claimed = Vec::new();
         for (id, chunk) in ids.iter().zip(values.chunks(3)) {
             let [Some(job_kv), Some(resident_kv), material_kv] = chunk else {
-                return Err(RegistryError::Internal(format!("queued job {id} lacks its job or resident")));
+                return Err(RegistryError::Internal(format!(
+                    "queued job {id} lacks its job or resident"
+                )));
             };
-            let Versioned { value: mut job, mod_revision } = decode::<PrintJob>(job_kv)?;
+            let Versioned {
+                value: mut job,
+                mod_revision,
+            } = decode::<PrintJob>(job_kv)?;
             if job.state() != PrintJobState::Queued {
-                return Err(RegistryError::Internal(format!("queued job {id} is {:?}", job.state())));
+                return Err(RegistryError::Internal(format!(
+                    "queued job {id} is {:?}",
+                    job.state()
+                )));
             }
             let resident = Resident::decode(resident_kv.value())?;
             let material_bytes = material_kv
@@ -98,7 +111,11 @@ impl Actor {
             };
             let job_key = self.keys.job(*id);
             txn = txn
-                .when(Compare::mod_revision(job_key.as_str(), CompareOp::Equal, mod_revision))
+                .when(Compare::mod_revision(
+                    job_key.as_str(),
+                    CompareOp::Equal,
+                    mod_revision,
+                ))
                 .op(put(&job_key, &job))
                 .op(TxnOp::delete(self.keys.queued(*id), None))
                 .op(put(&self.keys.card(&serial), &card));
@@ -114,7 +131,12 @@ impl Actor {
         Ok(claimed)
     }
 
-    pub(super) async fn complete(&self, ctx: Ctx<'_>, call: PrintCall, done: Completion) -> Result<PrintJob> {
+    pub(super) async fn complete(
+        &self,
+        ctx: Ctx<'_>,
+        call: PrintCall,
+        done: Completion,
+    ) -> Result<PrintJob> {
         let Ctx { fence, state } = ctx;
         let job_key = self.keys.job(done.job_id);
         let card_key = self.keys.card(&done.serial);
@@ -129,7 +151,9 @@ impl Actor {
                 "the card serial belongs to another job".into(),
             ));
         }
-        if job.value.state() != PrintJobState::Printing || job.value.card_serial != done.serial.as_str() {
+        if job.value.state() != PrintJobState::Printing
+            || job.value.card_serial != done.serial.as_str()
+        {
             return if already_completed(&card.value, done.outcome) {
                 Ok(job.value)
             } else {
@@ -147,10 +171,18 @@ impl Actor {
         let at = now();
         job_value.update_time = Some(at);
         card_value.update_time = Some(at);
-        let mut stats = state.stats.clone();
+        let mut stats = state.stats;
         let mut txn = FencedTxn::new([&fence, &call.fence])
-            .when(Compare::mod_revision(job_key.as_str(), CompareOp::Equal, job.mod_revision))
-            .when(Compare::mod_revision(card_key.as_str(), CompareOp::Equal, card.mod_revision));
+            .when(Compare::mod_revision(
+                job_key.as_str(),
+                CompareOp::Equal,
+                job.mod_revision,
+            ))
+            .when(Compare::mod_revision(
+                card_key.as_str(),
+                CompareOp::Equal,
+                card.mod_revision,
+            ));
         let requeue = |job: &mut PrintJob| {
             job.state = PrintJobState::Queued as i32;
             job.card_serial.clear();
@@ -158,26 +190,24 @@ impl Actor {
         };
         match done.outcome {
             PrintOutcome::Printed => {
-                let resident_key = self.keys.resident(&stored_nik(job_value.nik.as_bytes())?);
-                let resident = get::<Resident>(&self.client, &resident_key)
-                    .await?
-                    .ok_or_else(|| RegistryError::Internal("job without its resident".into()))?;
-                let mut resident_value = resident.value;
-                if !resident_value.active_card_serial.is_empty() {
-                    // At most one ACTIVE card per NIK; reprints revoke the old card first.
-                    return Err(RegistryError::FailedPrecondition(
-                        "the resident already has an ACTIVE card".into(),
-                    ));
-                }
-                resident_value.status = ResidentStatus::Printed as i32;
-                resident_value.active_card_serial = done.serial.to_string();
-                resident_value.update_time = Some(at);
+                let serial = done.serial.to_string();
+                txn = self
+                    .update_resident(txn, &job_value.nik, |resident| {
+                        if !resident.active_card_serial.is_empty() {
+                            // At most one ACTIVE card per NIK; reprints revoke the old card first.
+                            return Err(RegistryError::FailedPrecondition(
+                                "the resident already has an ACTIVE card".into(),
+                            ));
+                        }
+                        resident.status = ResidentStatus::Printed as i32;
+                        resident.active_card_serial = serial;
+                        resident.update_time = Some(at);
+                        Ok(())
+                    })
+                    .await?;
                 job_value.state = PrintJobState::Printed as i32;
                 card_value.state = CardState::Active as i32;
                 stats.printed += 1;
-                txn = txn
-                    .when(Compare::mod_revision(resident_key.as_str(), CompareOp::Equal, resident.mod_revision))
-                    .op(put(&resident_key, &resident_value));
             }
             PrintOutcome::Spoiled => {
                 card_value.state = CardState::Spoiled as i32;
@@ -187,16 +217,13 @@ impl Actor {
                 if job_value.failed_attempts >= self.config.max_print_attempts {
                     job_value.state = PrintJobState::Failed as i32;
                     stats.print_failed += 1;
-                    let resident_key = self.keys.resident(&stored_nik(job_value.nik.as_bytes())?);
-                    let resident = get::<Resident>(&self.client, &resident_key)
-                        .await?
-                        .ok_or_else(|| RegistryError::Internal("job without its resident".into()))?;
-                    let mut resident_value = resident.value;
-                    resident_value.status = ResidentStatus::PrintFailed as i32;
-                    resident_value.update_time = Some(at);
-                    txn = txn
-                        .when(Compare::mod_revision(resident_key.as_str(), CompareOp::Equal, resident.mod_revision))
-                        .op(put(&resident_key, &resident_value));
+                    txn = self
+                        .update_resident(txn, &job_value.nik, |resident| {
+                            resident.status = ResidentStatus::PrintFailed as i32;
+                            resident.update_time = Some(at);
+                            Ok(())
+                        })
+                        .await?;
                 } else {
                     txn = txn.op(requeue(&mut job_value));
                 }
@@ -220,6 +247,30 @@ impl Actor {
         self.commit_expected(txn).await?;
         state.stats = stats;
         Ok(job_value)
+    }
+}
+
+impl Actor {
+    /// Adds a change of the job's resident to `txn`, guarded by the revision read.
+    async fn update_resident(
+        &self,
+        txn: FencedTxn,
+        nik: &str,
+        change: impl FnOnce(&mut Resident) -> Result<()>,
+    ) -> Result<FencedTxn> {
+        let key = self.keys.resident(&stored_nik(nik.as_bytes())?);
+        let stored = get::<Resident>(&self.client, &key)
+            .await?
+            .ok_or_else(|| RegistryError::Internal("job without its resident".into()))?;
+        let mut resident = stored.value;
+        change(&mut resident)?;
+        Ok(txn
+            .when(Compare::mod_revision(
+                key.as_str(),
+                CompareOp::Equal,
+                stored.mod_revision,
+            ))
+            .op(put(&key, &resident)))
     }
 }
 

@@ -38,14 +38,22 @@ impl Actor {
             nik: new.nik.as_str().to_owned(),
             create_time_unix: unix_now(),
         };
-        let mut stats = state.stats.clone();
+        let mut stats = state.stats;
         stats.recorded += 1;
 
         let request_key = self.keys.request(&new.request_id);
         let resident_key = self.keys.resident(&new.nik);
         let txn = FencedTxn::new([&fence])
-            .when(Compare::create_revision(request_key.as_str(), CompareOp::Equal, 0))
-            .when(Compare::create_revision(resident_key.as_str(), CompareOp::Equal, 0))
+            .when(Compare::create_revision(
+                request_key.as_str(),
+                CompareOp::Equal,
+                0,
+            ))
+            .when(Compare::create_revision(
+                resident_key.as_str(),
+                CompareOp::Equal,
+                0,
+            ))
             .op(put(&resident_key, &resident))
             .op(put(&self.keys.material(&new.nik), &new.material))
             .op(TxnOp::put(
@@ -58,13 +66,19 @@ impl Actor {
             state.stats = stats;
             return Ok(resident);
         }
-        self.explain_conflict(&request_key, &new.digest, &new.nik).await
+        self.explain_conflict(&request_key, &new.digest, &new.nik)
+            .await
     }
 
     /// A record was refused: either this request id was seen (a retry gets
     /// the stored answer, a reuse for other content is refused) or the NIK
     /// is already recorded.
-    async fn explain_conflict(&self, request_key: &str, digest: &[u8], nik: &Nik) -> Result<Resident> {
+    async fn explain_conflict(
+        &self,
+        request_key: &str,
+        digest: &[u8],
+        nik: &Nik,
+    ) -> Result<Resident> {
         if let Some(seen) = get::<RequestRecord>(&self.client, request_key).await? {
             if seen.value.request_digest != digest {
                 return Err(RegistryError::Invalid {
@@ -75,7 +89,9 @@ impl Actor {
             return get::<Resident>(&self.client, &self.keys.resident(nik))
                 .await?
                 .map(|v| v.value)
-                .ok_or_else(|| RegistryError::Internal("idempotency record without its resident".into()));
+                .ok_or_else(|| {
+                    RegistryError::Internal("idempotency record without its resident".into())
+                });
         }
         Err(RegistryError::AlreadyExists(
             "a resident with this nik is already recorded".into(),
@@ -85,14 +101,15 @@ impl Actor {
     /// The lease for idempotency records written now; a new one each period,
     /// living `request_retention` past its period, so etcd drops old records.
     async fn retention_lease(&self, current: &mut Option<(i64, Instant)>) -> Result<i64> {
-        if let Some((id, started)) = *current {
-            if started.elapsed() < RETENTION_PERIOD {
-                return Ok(id);
-            }
+        if let Some((id, started)) = *current
+            && started.elapsed() < RETENTION_PERIOD
+        {
+            return Ok(id);
         }
         let ttl = (self.config.request_retention + RETENTION_PERIOD).as_secs();
         let mut client = self.client.clone();
-        let lease = bounded(client.lease_grant(i64::try_from(ttl).unwrap_or(i64::MAX), None)).await?;
+        let lease =
+            bounded(client.lease_grant(i64::try_from(ttl).unwrap_or(i64::MAX), None)).await?;
         *current = Some((lease.id(), Instant::now()));
         Ok(lease.id())
     }
