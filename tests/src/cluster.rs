@@ -295,15 +295,21 @@ impl Cluster {
 
     /// Adds blank stock through a print replica (forwarded to the leader).
     pub async fn add_blanks(&self, count: u64) -> Result<u64> {
-        let mut client = self.print_client(0).await?;
-        let response = client
-            .add_blank_stock(AddBlankStockRequest {
-                count,
-                reference: "harness".into(),
-                request_id: format!("harness-{count}-{}", std::process::id()),
-            })
-            .await?;
-        Ok(response.into_inner().remaining)
+        let request = AddBlankStockRequest {
+            count,
+            reference: "harness".into(),
+            request_id: format!("harness-{count}-{}", std::process::id()),
+        };
+        // Same request id on every try: a retry after a lost answer adds nothing.
+        until("blank stock to be added", Duration::from_secs(20), || {
+            let request = request.clone();
+            async move {
+                let mut client = self.print_client(0).await.ok()?;
+                let response = client.add_blank_stock(request).await.ok()?;
+                Some(response.into_inner().remaining)
+            }
+        })
+        .await
     }
 
     /// Role the print replica `i` reports.

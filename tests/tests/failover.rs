@@ -143,3 +143,33 @@ async fn no_acknowledged_record_is_lost_when_the_registry_leader_is_killed_under
     );
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_terminated_leader_resigns_so_the_backup_leads_without_waiting_for_the_lease() -> Result {
+    let dir = tempfile::tempdir()?;
+    let mut spec = Spec::registry_only(dir.path())?;
+    spec.lease_ttl_secs = 10; // far longer than the handover may take
+    let mut cluster = Cluster::start(spec).await?;
+    let old = cluster
+        .leader_index(Service::Registry)
+        .await
+        .ok_or("no registry leader")?;
+    let stopped = Instant::now();
+    cluster.nodes_mut(Service::Registry)[old]
+        .proc
+        .signal("TERM")?;
+    let new = cluster
+        .wait_new_leader(Service::Registry, old, Duration::from_secs(3))
+        .await?;
+    let handover = stopped.elapsed();
+    assert_ne!(new, old);
+    let exit = cluster.nodes_mut(Service::Registry)[old]
+        .proc
+        .wait_exit(Duration::from_secs(10));
+    assert!(
+        exit.is_some_and(|s| s.success()),
+        "the old leader exits cleanly: {exit:?}"
+    );
+    println!("graceful handover: {} ms", handover.as_millis());
+    Ok(())
+}

@@ -77,6 +77,7 @@ impl ElectionHandle {
 /// Starts the election task for `config` on `client`. The client must have no
 /// request timeout: it would cut the campaign call, which blocks until won.
 pub fn spawn(client: Client, config: ElectionConfig) -> ElectionHandle {
+    metrics::start(config.service);
     let (role_tx, role_rx) = watch::channel(Role::Starting);
     let (commands_tx, commands_rx) = mpsc::channel(16);
     tokio::spawn(run(client, config, role_tx, commands_rx));
@@ -223,16 +224,23 @@ impl<'a> Session<'a> {
             self.lease,
         );
         tokio::pin!(campaign);
+        let mut leader = self.current_leader().await;
         publish(
             self.role,
             self.config,
             Role::Follower {
-                leader: self.current_leader().await,
+                leader: leader.clone(),
             },
         );
 
         let leader_key = loop {
             tokio::select! {
+                // While no leader is known, look again soon so forwarding works
+                // right after a peer wins, not a tick later.
+                _ = tokio::time::sleep(Duration::from_millis(100)), if leader.is_none() => {
+                    leader = self.current_leader().await;
+                    publish(self.role, self.config, Role::Follower { leader: leader.clone() });
+                }
                 won = &mut campaign => match won {
                     Ok(mut response) => match response.take_leader() {
                         Some(key) => break key,
@@ -244,8 +252,8 @@ impl<'a> Session<'a> {
                     if let Err(reason) = self.send_keepalive(&mut keeper).await {
                         return SessionEnd::Lost(reason);
                     }
-                    let leader = self.current_leader().await;
-                    publish(self.role, self.config, Role::Follower { leader });
+                    leader = self.current_leader().await;
+                    publish(self.role, self.config, Role::Follower { leader: leader.clone() });
                 }
                 reply = stream.message() => if let Err(reason) = self.on_keepalive(reply) {
                     return SessionEnd::Lost(reason);

@@ -26,6 +26,14 @@ pub fn describe() {
     );
 }
 
+/// Exports a follower's gauges before any transition, so every replica has them.
+pub(crate) fn start(service: &'static str) {
+    gauge!(IS_LEADER, "service" => service).set(0.0);
+    gauge!(EPOCH, "service" => service).set(0.0);
+    counter!(TRANSITIONS, "service" => service).increment(0);
+    counter!(KEEPALIVE_FAILURES, "service" => service).increment(0);
+}
+
 pub(crate) fn record_role(service: &'static str, leader: bool, epoch: u64) {
     gauge!(IS_LEADER, "service" => service).set(if leader { 1.0 } else { 0.0 });
     gauge!(EPOCH, "service" => service).set(epoch as f64);
