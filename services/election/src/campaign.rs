@@ -43,6 +43,8 @@ enum Command {
 pub struct ElectionHandle {
     role: watch::Receiver<Role>,
     commands: mpsc::Sender<Command>,
+    client: Client,
+    name: String,
 }
 
 impl ElectionHandle {
@@ -54,6 +56,20 @@ impl ElectionHandle {
     /// A receiver that sees every role change.
     pub fn subscribe(&self) -> watch::Receiver<Role> {
         self.role.clone()
+    }
+
+    /// The leader as etcd says right now, when the published role does not
+    /// know it yet (e.g. just after a peer won).
+    pub async fn lookup_leader(&self) -> Option<LeaderInfo> {
+        if let Some(leader) = self.role().leader() {
+            return Some(leader);
+        }
+        let mut client = self.client.clone();
+        let response = timeout(Duration::from_secs(1), client.leader(self.name.as_str()))
+            .await
+            .ok()?
+            .ok()?;
+        leader_info(response.kv()?)
     }
 
     /// Gives up leadership at `epoch` (a fenced write failed): the lease is
@@ -80,11 +96,14 @@ pub fn spawn(client: Client, config: ElectionConfig) -> ElectionHandle {
     metrics::start(config.service);
     let (role_tx, role_rx) = watch::channel(Role::Starting);
     let (commands_tx, commands_rx) = mpsc::channel(16);
-    tokio::spawn(run(client, config, role_tx, commands_rx));
-    ElectionHandle {
+    let handle = ElectionHandle {
         role: role_rx,
         commands: commands_tx,
-    }
+        client: client.clone(),
+        name: config.name.clone(),
+    };
+    tokio::spawn(run(client, config, role_tx, commands_rx));
+    handle
 }
 
 enum SessionEnd {
@@ -383,11 +402,7 @@ impl<'a> Session<'a> {
             .etcd(client.leader(self.config.name.as_str()))
             .await
             .ok()?;
-        let kv = response.kv()?;
-        Some(LeaderInfo {
-            address: String::from_utf8_lossy(kv.value()).into_owned(),
-            epoch: Epoch(u64::try_from(kv.create_revision()).unwrap_or(0)),
-        })
+        leader_info(response.kv()?)
     }
 
     async fn resign(&self, key: LeaderKey) {
@@ -408,4 +423,11 @@ impl<'a> Session<'a> {
             warn!(service = self.config.service, error = %e, "lease revoke failed; it will expire");
         }
     }
+}
+
+fn leader_info(kv: &etcd_client::KeyValue) -> Option<LeaderInfo> {
+    Some(LeaderInfo {
+        address: String::from_utf8_lossy(kv.value()).into_owned(),
+        epoch: Epoch(u64::try_from(kv.create_revision()).ok()?),
+    })
 }

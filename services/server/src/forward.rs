@@ -71,14 +71,12 @@ impl Forwarder {
     }
 
     /// `None` when this node leads; otherwise a channel to the leader, or
-    /// NOT_LEADER when there is none, it is unreachable, or the request was
-    /// already forwarded once.
-    fn leader_channel<T>(&self, request: &Request<T>) -> Result<Option<Channel>, Status> {
-        let role = self.election.role();
-        if role.is_leader() {
+    /// NOT_LEADER when there is none, or the request was already forwarded once.
+    async fn leader_channel<T>(&self, request: &Request<T>) -> Result<Option<Channel>, Status> {
+        if self.election.role().is_leader() {
             return Ok(None);
         }
-        let leader = role.leader();
+        let leader = self.election.lookup_leader().await;
         let address = leader.as_ref().map(|l| l.address.as_str());
         if is_forwarded(request) {
             return Err(not_leader(address));
@@ -101,10 +99,10 @@ impl Forwarder {
         F: FnOnce(Channel, Request<T>) -> FF,
         FF: Future<Output = Result<Response<R>, Status>>,
     {
-        match self.leader_channel(&request)? {
+        match self.leader_channel(&request).await? {
             None => local(request.into_inner()).await.map(Response::new),
             Some(channel) => {
-                let leader = self.election.role().leader().map(|l| l.address);
+                let leader = self.election.lookup_leader().await.map(|l| l.address);
                 let mut forwarded = Request::new(request.into_inner());
                 mark_forwarded(&mut forwarded);
                 remote(channel, forwarded).await.map_err(|status| {
