@@ -24,8 +24,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
-use tokio_stream::wrappers::TcpListenerStream;
-use tracing::{info, warn};
+use tracing::info;
 
 /// A built print node, listening but not yet serving.
 pub struct App {
@@ -117,13 +116,6 @@ impl App {
             }
             .run(),
         );
-        let (health_reporter, health) = tonic_health::server::health_reporter();
-        ektp_server::spawn_readiness(
-            health_reporter,
-            &self.election,
-            vec!["ektp.v1.PrintControl".into()],
-        );
-        let (reflection_v1, reflection_v1alpha) = ektp_server::reflection_services()?;
         let control = grpc::PrintControlApi {
             election: self.election.clone(),
             stock: self.stock.clone(),
@@ -135,33 +127,26 @@ impl App {
             },
             forwarder: ektp_server::Forwarder::new(self.election.clone()),
         };
+        let router = ektp_server::base_router(
+            self.config.node.request_timeout(),
+            &self.election,
+            &["ektp.v1.PrintControl"],
+        )?
+        .add_service(PrintControlServer::new(control));
         info!(addr = %self.local_addr, printer = self.printer.name(), "print-service serving");
-        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-        let server = ektp_server::server_builder(self.config.node.request_timeout())
-            .add_service(health)
-            .add_service(reflection_v1)
-            .add_service(reflection_v1alpha)
-            .add_service(PrintControlServer::new(control))
-            .serve_with_incoming_shutdown(TcpListenerStream::new(self.listener), async {
-                let _ = stop_rx.await;
-            });
-        tokio::pin!(server);
-        tokio::select! {
-            result = &mut server => return result.map_err(StartError::from),
-            () = shutdown => {}
-        }
-        info!("stopping: print loop first, then draining requests");
-        print_loop.abort();
-        let _ = stop_tx.send(());
-        if tokio::time::timeout(self.config.node.drain_timeout(), &mut server)
-            .await
-            .is_err()
-        {
-            warn!("drain timed out; stopping anyway");
-        }
-        self.election.resign().await;
-        info!("resigned; bye");
-        Ok(())
+        let drain = self.config.node.drain_timeout();
+        // Stop printing first: a card at the printer is finished by whoever
+        // leads next, from the printer's log.
+        let stop_printing = move || print_loop.abort();
+        ektp_server::serve(
+            router,
+            self.listener,
+            shutdown,
+            stop_printing,
+            drain,
+            &self.election,
+        )
+        .await
     }
 }
 

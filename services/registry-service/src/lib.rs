@@ -24,8 +24,7 @@ use keys::Keys;
 use std::future::Future;
 use std::net::SocketAddr;
 use tokio::net::TcpListener;
-use tokio_stream::wrappers::TcpListenerStream;
-use tracing::{info, warn};
+use tracing::info;
 
 /// A built registry node, listening but not yet serving.
 pub struct App {
@@ -91,13 +90,6 @@ impl App {
         if let Some(listener) = metrics_listener {
             ektp_server::serve_installed_metrics(listener);
         }
-        let (health_reporter, health) = tonic_health::server::health_reporter();
-        ektp_server::spawn_readiness(
-            health_reporter,
-            &self.election,
-            vec!["ektp.v1.Registry".into(), "ektp.v1.PrintQueue".into()],
-        );
-        let (reflection_v1, reflection_v1alpha) = ektp_server::reflection_services()?;
         let forwarder = grpc::Forwarder::new(self.election.clone());
         let registry = grpc::RegistryApi {
             store: self.store.clone(),
@@ -109,33 +101,24 @@ impl App {
             forwarder,
             keys: self.keys.clone(),
         };
+        let router = ektp_server::base_router(
+            self.config.node.request_timeout(),
+            &self.election,
+            &["ektp.v1.Registry", "ektp.v1.PrintQueue"],
+        )?
+        .add_service(RegistryServer::new(registry))
+        .add_service(PrintQueueServer::new(print_queue));
         info!(addr = %self.local_addr, office = %self.config.node.office, "registry serving");
-        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-        let server = ektp_server::server_builder(self.config.node.request_timeout())
-            .add_service(health)
-            .add_service(reflection_v1)
-            .add_service(reflection_v1alpha)
-            .add_service(RegistryServer::new(registry))
-            .add_service(PrintQueueServer::new(print_queue))
-            .serve_with_incoming_shutdown(TcpListenerStream::new(self.listener), async {
-                let _ = stop_rx.await;
-            });
-        tokio::pin!(server);
-        tokio::select! {
-            result = &mut server => return result.map_err(StartError::from),
-            () = shutdown => {}
-        }
-        info!("stopping: draining in-flight requests");
-        let _ = stop_tx.send(());
-        if tokio::time::timeout(self.config.node.drain_timeout(), &mut server)
-            .await
-            .is_err()
-        {
-            warn!("drain timed out; stopping anyway");
-        }
-        self.election.resign().await;
-        info!("resigned; bye");
-        Ok(())
+        let drain = self.config.node.drain_timeout();
+        ektp_server::serve(
+            router,
+            self.listener,
+            shutdown,
+            || {},
+            drain,
+            &self.election,
+        )
+        .await
     }
 }
 

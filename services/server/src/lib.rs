@@ -10,6 +10,7 @@ mod forward;
 mod health;
 mod metrics_http;
 mod reflection;
+mod serve;
 mod shutdown;
 mod stack;
 mod startup;
@@ -19,9 +20,8 @@ mod telemetry;
 pub use config::{LogFormat, NodeArgs};
 pub use etcd::connect as connect_etcd;
 pub use forward::{FORWARDED_HEADER, Forwarder, LeaderChannels, is_forwarded, mark_forwarded};
-pub use health::spawn_readiness;
 pub use metrics_http::{install_recorder, serve_metrics};
-pub use reflection::reflection_services;
+pub use serve::{NodeRouter, base_router, serve};
 pub use shutdown::shutdown_signal;
 pub use stack::{Deadline, DeadlineLayer, server_builder};
 pub use startup::{

@@ -1,0 +1,68 @@
+//! Serving a node: the router every node starts from (health tied to
+//! readiness, reflection, the tower stack), and the stop sequence — stop
+//! accepting, drain in-flight requests within a bound, then resign so the
+//! backup takes over at once.
+
+use crate::stack::{DeadlineLayer, server_builder};
+use crate::startup::StartError;
+use ektp_election::ElectionHandle;
+use std::future::Future;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic::transport::server::Router;
+use tower::layer::util::{Identity, Stack};
+use tracing::{info, warn};
+
+/// A router behind ektp's tower stack.
+pub type NodeRouter = Router<Stack<DeadlineLayer, Identity>>;
+
+/// The router with `grpc.health.v1` (SERVING while the node can take over;
+/// `services` are reported too) and reflection v1 and v1alpha.
+pub fn base_router(
+    request_timeout: Duration,
+    election: &ElectionHandle,
+    services: &[&str],
+) -> Result<NodeRouter, StartError> {
+    let (reporter, health) = tonic_health::server::health_reporter();
+    crate::health::spawn_readiness(
+        reporter,
+        election,
+        services.iter().map(|s| (*s).to_owned()).collect(),
+    );
+    let (reflection_v1, reflection_v1alpha) = crate::reflection::reflection_services()?;
+    Ok(server_builder(request_timeout)
+        .add_service(health)
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha))
+}
+
+/// Serves `router` on `listener` until `shutdown`; then runs `on_stop`,
+/// drains for at most `drain`, and resigns from the election.
+pub async fn serve(
+    router: NodeRouter,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()>,
+    on_stop: impl FnOnce(),
+    drain: Duration,
+    election: &ElectionHandle,
+) -> Result<(), StartError> {
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = router.serve_with_incoming_shutdown(TcpListenerStream::new(listener), async {
+        let _ = stop_rx.await;
+    });
+    tokio::pin!(server);
+    tokio::select! {
+        result = &mut server => return result.map_err(StartError::from),
+        () = shutdown => {}
+    }
+    info!("stopping: draining in-flight requests");
+    on_stop();
+    let _ = stop_tx.send(());
+    if tokio::time::timeout(drain, &mut server).await.is_err() {
+        warn!("drain timed out; stopping anyway");
+    }
+    election.resign().await;
+    info!("resigned; bye");
+    Ok(())
+}
