@@ -4,7 +4,7 @@
 use crate::etcd::{Etcd, EtcdPorts};
 use crate::process::Proc;
 use crate::wait::until;
-use crate::{Result, bin_dir, free_port};
+use crate::{Result, bin_dir, free_ports};
 use ektp_proto::v1::print_control_client::PrintControlClient;
 use ektp_proto::v1::registry_client::RegistryClient;
 use ektp_proto::v1::{AddBlankStockRequest, GetStatusRequest, Role};
@@ -39,13 +39,19 @@ pub struct Ports {
 impl Ports {
     /// Free ports for a cluster of this shape.
     pub fn free(etcd_members: usize, registry: usize, print: usize) -> Result<Self> {
+        let mut ports = free_ports(2 * etcd_members + 2 * (registry + print))?;
+        let etcd_client = ports.drain(..etcd_members).collect();
+        let etcd_peer = ports.drain(..etcd_members).collect();
+        let registry_ports = ports.drain(..registry).collect();
+        let print_ports = ports.drain(..print).collect();
         Ok(Self {
-            etcd: EtcdPorts::free(etcd_members)?,
-            registry: (0..registry).map(|_| free_port()).collect::<Result<_>>()?,
-            print: (0..print).map(|_| free_port()).collect::<Result<_>>()?,
-            metrics: (0..registry + print)
-                .map(|_| free_port())
-                .collect::<Result<_>>()?,
+            etcd: EtcdPorts {
+                client: etcd_client,
+                peer: etcd_peer,
+            },
+            registry: registry_ports,
+            print: print_ports,
+            metrics: ports,
         })
     }
 
@@ -117,6 +123,31 @@ impl Node {
             .timeout(Duration::from_secs(10))
             .connect()
             .await?)
+    }
+}
+
+impl Node {
+    /// Waits until the node answers its gRPC health check with SERVING
+    /// (connected to etcd and able to take over).
+    pub async fn wait_ready(&self, timeout: Duration) -> Result<()> {
+        use tonic_health::pb::health_check_response::ServingStatus;
+        use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
+        until(
+            &format!("{} to be ready", self.proc.name()),
+            timeout,
+            || async {
+                let mut client = HealthClient::new(self.channel().await.ok()?);
+                let answer = client
+                    .check(HealthCheckRequest {
+                        service: String::new(),
+                    })
+                    .await
+                    .ok()?;
+                (answer.into_inner().status() == ServingStatus::Serving).then_some(())
+            },
+        )
+        .await
+        .map_err(|e| format!("{e}; its log ends:\n{}", self.proc.log_tail(20)).into())
     }
 }
 
@@ -213,6 +244,9 @@ impl Cluster {
             hotfolder,
             office: spec.office.clone(),
         };
+        for node in cluster.registry.iter().chain(cluster.print.iter()) {
+            node.wait_ready(Duration::from_secs(30)).await?;
+        }
         cluster
             .wait_leader(Service::Registry, Duration::from_secs(30))
             .await?;

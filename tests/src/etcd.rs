@@ -4,7 +4,7 @@
 
 use crate::process::Proc;
 use crate::wait::until;
-use crate::{Result, free_port};
+use crate::{Result, free_ports};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -24,10 +24,9 @@ pub struct EtcdPorts {
 impl EtcdPorts {
     /// Free ports for `members` members.
     pub fn free(members: usize) -> Result<Self> {
-        Ok(Self {
-            client: (0..members).map(|_| free_port()).collect::<Result<_>>()?,
-            peer: (0..members).map(|_| free_port()).collect::<Result<_>>()?,
-        })
+        let mut client = free_ports(2 * members)?;
+        let peer = client.split_off(members);
+        Ok(Self { client, peer })
     }
 }
 

@@ -17,10 +17,16 @@ pub type Error = Box<dyn std::error::Error + Send + Sync>;
 /// Harness result.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// A free TCP port on 127.0.0.1 (bound and released; the caller uses it at once).
-pub fn free_port() -> Result<u16> {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
-    Ok(listener.local_addr()?.port())
+/// `n` distinct free TCP ports on 127.0.0.1: all held while choosing, then
+/// released for the processes about to bind them.
+pub fn free_ports(n: usize) -> Result<Vec<u16>> {
+    let listeners = (0..n)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0"))
+        .collect::<std::io::Result<Vec<_>>>()?;
+    listeners
+        .iter()
+        .map(|l| Ok(l.local_addr()?.port()))
+        .collect()
 }
 
 /// The directory holding the workspace's built binaries (`target/debug`),
