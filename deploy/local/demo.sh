@@ -13,6 +13,14 @@ if [ -f .cluster/pids ]; then
   echo "a cluster from an earlier --keep run is still up; stopping it first" >&2
   deploy/local/down.sh
 fi
+# The demo binds fixed loopback ports; refuse to start over something else
+# (e.g. a system etcd on 2379), which the demo would otherwise talk to.
+for port in 2379 2380 22379 22380 32379 32380 50051 50052 50061 50062 9091 9092 9093 9094; do
+  if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+    echo "port $port on 127.0.0.1 is in use; stop what listens there (ss -ltnp) and retry" >&2
+    exit 1
+  fi
+done
 echo "building (first build takes a few minutes)…" >&2
 cargo build --workspace --bins --quiet
 exec target/debug/ektp-demo --dir .cluster "$@"

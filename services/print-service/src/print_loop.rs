@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
 use tokio::time::Instant;
-use tonic::Status;
+use tonic::{Code, Status};
 use tracing::{error, info, warn};
 
 /// How long a completion is retried before the job is left for reconciliation.
@@ -233,10 +233,16 @@ impl<P: Printer> PrintLoop<P> {
                 Ok(())
             }
             Err(status) if ektp_server::is_stale_epoch(&status) => Err(Stop::Stale),
-            Err(status) => {
+            Err(status) if matches!(status.code(), Code::Unavailable | Code::DeadlineExceeded) => {
                 // Left PRINTING: the next reconciliation completes it from the printer's log.
-                error!(job = %card.job_id, error = %status.message(), "completion not recorded");
+                error!(job = %card.job_id, error = %status.message(), "completion not recorded; registry unreachable");
                 Err(Stop::Failed("completion not recorded".into()))
+            }
+            Err(status) => {
+                // The registry refused this completion for good (e.g. a wrong
+                // state): keep printing the others; the job stays for an operator.
+                error!(job = %card.job_id, code = ?status.code(), error = %status.message(), "completion refused");
+                Ok(())
             }
         }
     }
