@@ -80,6 +80,9 @@ pub struct Spec {
     /// Blanks stocked at start.
     pub blanks: u64,
     pub claim_batch: u32,
+    /// etcd endpoints for particular nodes instead of the cluster's (e.g. a
+    /// test's proxy that can cut one node off).
+    pub etcd_overrides: Vec<(Service, usize, String)>,
 }
 
 impl Spec {
@@ -93,6 +96,7 @@ impl Spec {
             cards_per_hour: 360_000,
             blanks: 10_000,
             claim_batch: 8,
+            etcd_overrides: Vec::new(),
         })
     }
 }
@@ -193,7 +197,7 @@ impl Cluster {
         let mut registry = Vec::new();
         for (i, port) in spec.ports.registry.iter().enumerate() {
             let metrics_port = metrics.next().ok_or("not enough metrics ports")?;
-            let args = common_args(&spec, &etcd, *port, metrics_port);
+            let args = common_args(&spec, &etcd, (Service::Registry, i), *port, metrics_port);
             let proc = Proc::spawn(
                 &format!("registry-{i}"),
                 &bins.join("registry-service"),
@@ -210,7 +214,7 @@ impl Cluster {
         let mut print = Vec::new();
         for (i, port) in spec.ports.print.iter().enumerate() {
             let metrics_port = metrics.next().ok_or("not enough metrics ports")?;
-            let mut args = common_args(&spec, &etcd, *port, metrics_port);
+            let mut args = common_args(&spec, &etcd, (Service::Print, i), *port, metrics_port);
             args.extend([
                 "--registry-endpoints".into(),
                 registry_endpoints.join(","),
@@ -375,12 +379,23 @@ impl Cluster {
     }
 }
 
-fn common_args(spec: &Spec, etcd: &Etcd, port: u16, metrics_port: u16) -> Vec<String> {
+fn common_args(
+    spec: &Spec,
+    etcd: &Etcd,
+    node: (Service, usize),
+    port: u16,
+    metrics_port: u16,
+) -> Vec<String> {
+    let endpoints = spec
+        .etcd_overrides
+        .iter()
+        .find(|(service, i, _)| (*service, *i) == node)
+        .map_or_else(|| etcd.endpoints.join(","), |(_, _, url)| url.clone());
     vec![
         "--office".into(),
         spec.office.clone(),
         "--etcd-endpoints".into(),
-        etcd.endpoints.join(","),
+        endpoints,
         "--listen".into(),
         format!("127.0.0.1:{port}"),
         "--metrics-listen".into(),

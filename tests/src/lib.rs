@@ -7,7 +7,9 @@
 pub mod audit;
 pub mod cluster;
 pub mod etcd;
+pub mod probe;
 pub mod process;
+pub mod proxy;
 pub mod residents;
 pub mod retry;
 pub mod wait;

@@ -15,6 +15,7 @@ fn config(address: &str) -> ElectionConfig {
         name: "/ektp/test/fencing/leader".into(),
         address: address.into(),
         ttl: Duration::from_secs(2),
+        keepalive: Duration::from_millis(600),
         margin: Duration::from_millis(400),
     }
 }

@@ -1,6 +1,11 @@
 //! The print loop: recover what a crash left in `work/`, then take tickets
 //! from the inbox one at a time, "print" each by sleeping for the card's
 //! print time, and record the outcome.
+//!
+//! Right before printing, each ticket's epoch is checked against the fence
+//! ([`HotFolder::fenced_epoch`], read fresh every time): a ticket from a
+//! print leader older than the fence is finished as [`Outcome::Refused`]
+//! at once, without feeding a card.
 
 use std::thread;
 use std::time::Duration;
@@ -39,6 +44,9 @@ pub enum Handled {
     /// The log already had this ticket, so no card was fed and the outbox
     /// result was rebuilt from the log.
     AlreadyLogged(JobResult),
+    /// The ticket's epoch is below the fence: no card was fed, and the
+    /// result (outcome [`Outcome::Refused`]) was logged and published.
+    Refused(JobResult),
 }
 
 pub struct Printer {
@@ -63,7 +71,8 @@ impl Printer {
     }
 
     /// Completes every ticket a previous run left in `work/`: those already
-    /// logged get their outbox result from the log, the rest are printed.
+    /// logged get their outbox result from the log, those below the fence
+    /// are refused, the rest are printed.
     pub fn recover(&mut self) -> Result<Vec<Handled>, HotFolderError> {
         let tickets = loop {
             match self.folder.in_work() {
@@ -77,7 +86,8 @@ impl Printer {
     }
 
     /// Handles one ticket that is in `work/`. The log is consulted first, so
-    /// a ticket that was ever finished is never fed again.
+    /// a ticket that was ever finished is never fed again; then the fence,
+    /// so a ticket from a deposed print leader is refused instead of fed.
     pub fn process(&mut self, ticket: &JobTicket) -> Result<Handled, HotFolderError> {
         if let Some(entry) = self.folder.logged(&ticket.job_id, &ticket.card_serial)? {
             let result = entry.to_result(&self.config.name);
@@ -87,6 +97,25 @@ impl Printer {
                 ticket.job_id, ticket.card_serial, result.outcome
             );
             return Ok(Handled::AlreadyLogged(result));
+        }
+
+        // Read fresh for every ticket, as late as possible: a leader that
+        // fenced before this point has its fence honoured.
+        let fence = self.folder.fenced_epoch()?;
+        if ticket.epoch < fence {
+            let result = JobResult {
+                job_id: ticket.job_id.clone(),
+                card_serial: ticket.card_serial.clone(),
+                outcome: Outcome::Refused,
+                detail: format!("stale epoch {} below fence {fence}", ticket.epoch),
+                printer: self.config.name.clone(),
+            };
+            self.folder.finish(ticket, &result)?;
+            eprintln!(
+                "refused job={} serial={} epoch={} fence={fence}",
+                ticket.job_id, ticket.card_serial, ticket.epoch
+            );
+            return Ok(Handled::Refused(result));
         }
 
         thread::sleep(self.config.print_time);
@@ -118,9 +147,13 @@ impl Printer {
     }
 
     /// Picks up jam requests, then handles the oldest inbox ticket, if any.
+    ///
+    /// A fence that cannot be read stops intake: tickets wait in the inbox
+    /// rather than be taken into `work/` and left there unprinted.
     pub fn poll_once(&mut self) -> Result<Option<Handled>, HotFolderError> {
         let jams = self.folder.take_jam_requests()?;
         self.jams_requested = self.jams_requested.saturating_add(jams);
+        self.folder.fenced_epoch()?;
         match self.folder.take_next()? {
             Some(ticket) => self.process(&ticket).map(Some),
             None => Ok(None),
@@ -134,20 +167,31 @@ impl Printer {
             match self.poll_once() {
                 Ok(Some(_)) => {}
                 Ok(None) => thread::sleep(poll),
-                Err(err @ HotFolderError::Io { .. }) => {
+                // One bad ticket, already set aside: go on with the next.
+                Err(err) if is_set_aside(&err) => eprintln!("rejected: {err}"),
+                // I/O trouble, or a file that stays bad (a garbled fence or
+                // log) until someone fixes it.
+                Err(err) => {
                     eprintln!("error: {err}");
                     thread::sleep(poll.max(IO_ERROR_BACKOFF));
                 }
-                Err(err) => eprintln!("rejected: {err}"),
             }
         }
     }
+}
+
+/// A ticket file that [`HotFolder::take_next`] could not parse and renamed
+/// to `*.rejected`: a one-off, not a reason to slow down.
+fn is_set_aside(err: &HotFolderError) -> bool {
+    matches!(err, HotFolderError::Malformed { path, .. }
+        if path.extension().is_some_and(|ext| ext == "rejected"))
 }
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
+    use ektp_hotfolder::TicketStatus;
     use std::fs;
 
     fn printer(jam_every: u64) -> (tempfile::TempDir, Printer) {
@@ -168,6 +212,14 @@ mod tests {
             card_serial: "S1".into(),
             nik: "3527014507900001".into(),
             full_name: "Siti Rahayu".into(),
+            epoch: 0,
+        }
+    }
+
+    fn ticket_at(job_id: &str, epoch: u64) -> JobTicket {
+        JobTicket {
+            epoch,
+            ..ticket(job_id)
         }
     }
 
@@ -284,6 +336,142 @@ mod tests {
             outcomes(&printer),
             [Printed, Printed, Jammed, Printed, Printed, Jammed]
         );
+    }
+
+    #[test]
+    fn a_ticket_below_the_fence_is_refused_and_not_printed() {
+        let (_dir, mut printer) = printer(0);
+        let folder = printer.folder().clone();
+        folder.fence(7).unwrap();
+        folder.submit(&ticket_at("000001", 6)).unwrap();
+
+        let handled = printer.poll_once().unwrap();
+        let Some(Handled::Refused(result)) = handled else {
+            panic!("a stale ticket was not refused: {handled:?}");
+        };
+        assert_eq!(result.outcome, Outcome::Refused);
+        assert_eq!(result.detail, "stale epoch 6 below fence 7");
+        assert_eq!(result.printer, "printer-test");
+        assert_eq!(
+            folder.status("000001", "S1").unwrap(),
+            TicketStatus::Finished(result.clone())
+        );
+        let log = folder.read_log().unwrap();
+        assert_eq!(log.len(), 1);
+        assert_eq!(log[0].outcome, Outcome::Refused);
+        assert_eq!(log[0].detail, "stale epoch 6 below fence 7");
+        assert!(!log.iter().any(|entry| entry.outcome == Outcome::Printed));
+        assert_eq!(printer.cards_fed, 0);
+        assert!(!work_file(&printer, "000001").exists());
+    }
+
+    #[test]
+    fn a_ticket_at_or_above_the_fence_prints() {
+        let (_dir, mut printer) = printer(0);
+        let folder = printer.folder().clone();
+        folder.fence(7).unwrap();
+        folder.submit(&ticket_at("000001", 7)).unwrap();
+        folder.submit(&ticket_at("000002", 8)).unwrap();
+        while let Some(handled) = printer.poll_once().unwrap() {
+            assert!(matches!(handled, Handled::Fed(_)), "{handled:?}");
+        }
+        assert_eq!(outcomes(&printer), [Outcome::Printed, Outcome::Printed]);
+        assert_eq!(printer.cards_fed, 2);
+    }
+
+    #[test]
+    fn the_fence_is_read_afresh_for_every_ticket() {
+        let (_dir, mut printer) = printer(0);
+        let folder = printer.folder().clone();
+        folder.submit(&ticket_at("000001", 3)).unwrap();
+        folder.submit(&ticket_at("000002", 3)).unwrap();
+        printer.poll_once().unwrap();
+        // A new leader fences between two tickets of the old one.
+        folder.fence(4).unwrap();
+        printer.poll_once().unwrap();
+        assert_eq!(outcomes(&printer), [Outcome::Printed, Outcome::Refused]);
+    }
+
+    #[test]
+    fn a_refused_ticket_uses_no_blank_and_no_requested_jam() {
+        let (_dir, mut printer) = printer(2);
+        let folder = printer.folder().clone();
+        folder.fence(5).unwrap();
+        folder.request_jams(1).unwrap();
+        for (job_id, epoch) in [("000001", 4), ("000002", 5), ("000003", 5), ("000004", 5)] {
+            folder.submit(&ticket_at(job_id, epoch)).unwrap();
+        }
+        while printer.poll_once().unwrap().is_some() {}
+
+        // The requested jam and the every-2nd jam both skip the refused ticket.
+        use Outcome::{Jammed, Printed, Refused};
+        assert_eq!(outcomes(&printer), [Refused, Jammed, Jammed, Printed]);
+        assert_eq!(printer.cards_fed, 3);
+    }
+
+    #[test]
+    fn a_logged_ticket_below_the_fence_is_still_answered_from_the_log() {
+        let (_dir, mut printer) = printer(0);
+        let folder = printer.folder().clone();
+        folder.submit(&ticket_at("000001", 1)).unwrap();
+        printer.poll_once().unwrap();
+        folder.fence(2).unwrap();
+
+        let again = printer.process(&ticket_at("000001", 1)).unwrap();
+        let Handled::AlreadyLogged(result) = again else {
+            panic!("a logged ticket was not answered from the log: {again:?}");
+        };
+        assert_eq!(result.outcome, Outcome::Printed);
+        assert_eq!(outcomes(&printer), [Outcome::Printed]);
+    }
+
+    #[test]
+    fn recovery_refuses_a_stale_ticket_left_in_work() {
+        let (_dir, mut printer) = printer(0);
+        let folder = printer.folder().clone();
+        folder.submit(&ticket_at("000001", 1)).unwrap();
+        folder.submit(&ticket_at("000002", 2)).unwrap();
+        folder.take_next().unwrap().unwrap();
+        folder.take_next().unwrap().unwrap();
+        folder.fence(2).unwrap();
+
+        let recovered = printer.recover().unwrap();
+        assert!(
+            matches!(recovered[..], [Handled::Refused(_), Handled::Fed(_)]),
+            "{recovered:?}"
+        );
+        assert_eq!(outcomes(&printer), [Outcome::Refused, Outcome::Printed]);
+        assert!(folder.in_work().unwrap().is_empty());
+        assert_eq!(printer.cards_fed, 1);
+    }
+
+    #[test]
+    fn an_unreadable_fence_stops_intake_without_printing() {
+        let (_dir, mut printer) = printer(0);
+        let folder = printer.folder().clone();
+        let fence = folder.root().join("control").join("fence");
+        fs::write(&fence, "not a number\n").unwrap();
+        folder.submit(&ticket_at("000001", 9)).unwrap();
+
+        let err = printer.poll_once().unwrap_err();
+        assert!(!is_set_aside(&err), "{err}");
+        assert!(outcomes(&printer).is_empty());
+        assert!(folder.root().join("inbox").join("000001_S1.job").exists());
+
+        fs::write(&fence, "9\n").unwrap();
+        assert!(matches!(
+            printer.poll_once().unwrap(),
+            Some(Handled::Fed(_))
+        ));
+    }
+
+    #[test]
+    fn only_a_set_aside_ticket_counts_as_a_one_off_rejection() {
+        let (_dir, printer) = printer(0);
+        let folder = printer.folder();
+        fs::write(folder.root().join("inbox").join("000001_S1.job"), "junk\n").unwrap();
+        let err = folder.take_next().unwrap_err();
+        assert!(is_set_aside(&err), "{err}");
     }
 
     #[test]

@@ -48,6 +48,39 @@ fn ticket(n: usize) -> JobTicket {
         card_serial: format!("CARD-{n}"),
         nik: "3527014507900001".into(),
         full_name: format!("Resident Number {n}"),
+        epoch: 1,
+    }
+}
+
+/// Waits until every ticket is finished, failing with the simulator's
+/// stderr if it exits or takes too long.
+fn wait_finished(folder: &HotFolder, tickets: &[JobTicket], sim: &mut Running, stderr_log: &Path) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let finished = tickets
+            .iter()
+            .filter(|card| {
+                matches!(
+                    folder.status(&card.job_id, &card.card_serial).unwrap(),
+                    TicketStatus::Finished(_)
+                )
+            })
+            .count();
+        if finished == tickets.len() {
+            return;
+        }
+        if let Some(status) = sim.0.try_wait().unwrap() {
+            let stderr = std::fs::read_to_string(stderr_log).unwrap_or_default();
+            panic!("simulator exited with {status}:\n{stderr}");
+        }
+        if Instant::now() > deadline {
+            let stderr = std::fs::read_to_string(stderr_log).unwrap_or_default();
+            panic!(
+                "only {finished}/{} finished before the deadline:\n{stderr}",
+                tickets.len()
+            );
+        }
+        thread::sleep(Duration::from_millis(10));
     }
 }
 
@@ -66,30 +99,7 @@ fn the_simulator_prints_twenty_submitted_cards_exactly_once() {
         folder.submit(card).unwrap();
     }
 
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let finished = tickets
-            .iter()
-            .filter(|card| {
-                matches!(
-                    folder.status(&card.job_id, &card.card_serial).unwrap(),
-                    TicketStatus::Finished(_)
-                )
-            })
-            .count();
-        if finished == tickets.len() {
-            break;
-        }
-        if let Some(status) = sim.0.try_wait().unwrap() {
-            let stderr = std::fs::read_to_string(&stderr_log).unwrap_or_default();
-            panic!("simulator exited with {status}:\n{stderr}");
-        }
-        if Instant::now() > deadline {
-            let stderr = std::fs::read_to_string(&stderr_log).unwrap_or_default();
-            panic!("only {finished}/20 finished before the deadline:\n{stderr}");
-        }
-        thread::sleep(Duration::from_millis(10));
-    }
+    wait_finished(&folder, &tickets, &mut sim, &stderr_log);
     // Re-submitting finished cards must not bring them back.
     for card in &tickets {
         folder.submit(card).unwrap();
@@ -112,6 +122,63 @@ fn the_simulator_prints_twenty_submitted_cards_exactly_once() {
     let stderr = std::fs::read_to_string(&stderr_log).unwrap();
     assert_eq!(stderr.matches("printed job=").count(), 20);
     assert!(!stderr.contains("Resident Number"), "stderr leaked a name");
+}
+
+#[test]
+fn the_simulator_prints_only_the_tickets_at_or_above_the_fence() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("printer");
+    let stderr_log = dir.path().join("sim.stderr");
+    let folder = HotFolder::new(&root);
+    folder.ensure_dirs().unwrap();
+    assert_eq!(folder.fence(7).unwrap(), 7);
+    let mut sim = start(&root, &stderr_log);
+
+    // Interleaved by name, so stale and current tickets alternate.
+    let tickets: Vec<JobTicket> = (1..=6)
+        .map(|n| JobTicket {
+            epoch: if n % 2 == 1 { 6 } else { 7 },
+            ..ticket(n)
+        })
+        .collect();
+    for card in &tickets {
+        folder.submit(card).unwrap();
+    }
+    wait_finished(&folder, &tickets, &mut sim, &stderr_log);
+    drop(sim);
+
+    let log = folder.read_log().unwrap();
+    assert_eq!(log.len(), 6);
+    for card in &tickets {
+        let entry = folder
+            .logged(&card.job_id, &card.card_serial)
+            .unwrap()
+            .unwrap();
+        if card.epoch == 6 {
+            assert_eq!(entry.outcome, Outcome::Refused, "{entry:?}");
+            assert_eq!(entry.detail, "stale epoch 6 below fence 7");
+        } else {
+            assert_eq!(entry.outcome, Outcome::Printed, "{entry:?}");
+        }
+        let TicketStatus::Finished(result) =
+            folder.status(&card.job_id, &card.card_serial).unwrap()
+        else {
+            panic!("{} is not finished", card.job_id);
+        };
+        assert_eq!(result.outcome, entry.outcome);
+        assert_eq!(result.printer, "sim-test");
+    }
+    let count = |outcome| log.iter().filter(|e| e.outcome == outcome).count();
+    assert_eq!(count(Outcome::Printed), 3);
+    assert_eq!(count(Outcome::Refused), 3);
+
+    let stderr = std::fs::read_to_string(&stderr_log).unwrap();
+    assert_eq!(stderr.matches("printed job=").count(), 3, "{stderr}");
+    assert_eq!(stderr.matches("refused job=").count(), 3, "{stderr}");
+    assert!(
+        stderr.contains("refused job=000001 serial=CARD-1 epoch=6 fence=7"),
+        "{stderr}"
+    );
 }
 
 #[test]

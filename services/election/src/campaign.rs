@@ -8,6 +8,7 @@
 //! keep-alive's send time + TTL − margin) passes, or a fenced write failed.
 
 use crate::fence::{Epoch, Fence};
+use crate::lease_clock::LeaseClock;
 use crate::metrics;
 use crate::role::{LeaderInfo, Role};
 use etcd_client::{Client, LeaderKey, LeaseKeepAliveStream, LeaseKeeper, ResignOptions};
@@ -28,6 +29,8 @@ pub struct ElectionConfig {
     pub address: String,
     /// Lease TTL.
     pub ttl: Duration,
+    /// How often the lease is kept alive (TTL/3 is usual).
+    pub keepalive: Duration,
     /// How long before the lease could expire a leader stops on its own.
     pub margin: Duration,
 }
@@ -166,10 +169,15 @@ struct Session<'a> {
     config: &'a ElectionConfig,
     role: &'a watch::Sender<Role>,
     lease: i64,
-    /// Send time of the keep-alive in flight, if any.
-    in_flight: Option<Instant>,
-    /// Send time of the last keep-alive etcd confirmed: the lease lives at least TTL past it.
-    renewed: Instant,
+    clock: LeaseClock,
+}
+
+/// Why a keep-alive went wrong.
+enum Fault {
+    /// The lease is gone (TTL 0) or the deadline passed: leadership ends.
+    Expired(String),
+    /// The stream broke; the lease may still live, so reopen it.
+    Broken(String),
 }
 
 impl<'a> Session<'a> {
@@ -179,8 +187,7 @@ impl<'a> Session<'a> {
             config,
             role,
             lease: 0,
-            in_flight: None,
-            renewed: Instant::now(),
+            clock: LeaseClock::new(config.ttl, config.margin, Instant::now()),
         }
     }
 
@@ -189,14 +196,14 @@ impl<'a> Session<'a> {
     }
 
     fn deadline(&self) -> Instant {
-        self.renewed + self.config.ttl.saturating_sub(self.config.margin)
+        self.clock.deadline()
     }
 
     async fn etcd<T>(
         &self,
         call: impl Future<Output = Result<T, etcd_client::Error>>,
     ) -> Result<T, String> {
-        match timeout(self.request_timeout(), call).await {
+        match timeout(self.request_timeout(), metrics::timed("lease", call)).await {
             Ok(Ok(value)) => Ok(value),
             Ok(Err(e)) => Err(e.to_string()),
             Err(_) => Err("etcd request timed out".to_owned()),
@@ -205,7 +212,7 @@ impl<'a> Session<'a> {
 
     async fn run(mut self, commands: &mut mpsc::Receiver<Command>) -> SessionEnd {
         let ttl_secs = i64::try_from(self.config.ttl.as_secs().max(1)).unwrap_or(5);
-        self.renewed = Instant::now();
+        self.clock = LeaseClock::new(self.config.ttl, self.config.margin, Instant::now());
         let mut client = self.client.clone();
         let lease = match self.etcd(client.lease_grant(ttl_secs, None)).await {
             Ok(lease) => lease.id(),
@@ -234,7 +241,7 @@ impl<'a> Session<'a> {
         mut stream: LeaseKeepAliveStream,
         commands: &mut mpsc::Receiver<Command>,
     ) -> SessionEnd {
-        let mut ticker = tokio::time::interval(self.config.ttl / 3);
+        let mut ticker = tokio::time::interval(self.config.keepalive);
         ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
         let mut campaign_client = self.client.clone();
         let campaign = campaign_client.campaign(
@@ -268,14 +275,20 @@ impl<'a> Session<'a> {
                     Err(e) => return SessionEnd::Lost(format!("campaign failed: {e}")),
                 },
                 _ = ticker.tick() => {
-                    if let Err(reason) = self.send_keepalive(&mut keeper).await {
-                        return SessionEnd::Lost(reason);
+                    if let Err(fault) = self.send_keepalive(&mut keeper).await {
+                        match self.recover_stream(fault).await {
+                            Ok((k, st)) => (keeper, stream) = (k, st),
+                            Err(reason) => return SessionEnd::Lost(reason),
+                        }
                     }
                     leader = self.current_leader().await;
                     publish(self.role, self.config, Role::Follower { leader: leader.clone() });
                 }
-                reply = stream.message() => if let Err(reason) = self.on_keepalive(reply) {
-                    return SessionEnd::Lost(reason);
+                reply = stream.message() => if let Err(fault) = self.on_keepalive(reply) {
+                    match self.recover_stream(fault).await {
+                        Ok((k, st)) => (keeper, stream) = (k, st),
+                        Err(reason) => return SessionEnd::Lost(reason),
+                    }
                 },
                 command = commands.recv() => match command {
                     Some(Command::StepDown(_)) => {}
@@ -307,11 +320,17 @@ impl<'a> Session<'a> {
         loop {
             let deadline = self.deadline();
             tokio::select! {
-                _ = ticker.tick() => if let Err(reason) = self.send_keepalive(&mut keeper).await {
-                    return SessionEnd::Lost(reason);
+                _ = ticker.tick() => if let Err(fault) = self.send_keepalive(&mut keeper).await {
+                    match self.recover_stream(fault).await {
+                        Ok((k, st)) => (keeper, stream) = (k, st),
+                        Err(reason) => return SessionEnd::Lost(reason),
+                    }
                 },
-                reply = stream.message() => if let Err(reason) = self.on_keepalive(reply) {
-                    return SessionEnd::Lost(reason);
+                reply = stream.message() => if let Err(fault) = self.on_keepalive(reply) {
+                    match self.recover_stream(fault).await {
+                        Ok((k, st)) => (keeper, stream) = (k, st),
+                        Err(reason) => return SessionEnd::Lost(reason),
+                    }
                 },
                 _ = tokio::time::sleep_until(deadline) => {
                     return SessionEnd::Lost("lease deadline passed without a renewal".into());
@@ -332,20 +351,21 @@ impl<'a> Session<'a> {
         }
     }
 
-    async fn send_keepalive(&mut self, keeper: &mut LeaseKeeper) -> Result<(), String> {
-        if Instant::now() >= self.deadline() && self.role.borrow().is_leader() {
-            return Err("lease deadline passed without a renewal".into());
+    async fn send_keepalive(&mut self, keeper: &mut LeaseKeeper) -> Result<(), Fault> {
+        if self.clock.expired(Instant::now()) && self.role.borrow().is_leader() {
+            return Err(Fault::Expired(
+                "lease deadline passed without a renewal".into(),
+            ));
         }
+        let sent = Instant::now();
         match keeper.keep_alive().await {
             Ok(()) => {
-                // Only one keep-alive counts at a time: a renewal proves the lease
-                // lives TTL past the *oldest* unanswered send.
-                self.in_flight.get_or_insert_with(Instant::now);
+                self.clock.sent(sent);
                 Ok(())
             }
             Err(e) => {
                 metrics::keepalive_failed(self.config.service);
-                Err(format!("keep-alive send failed: {e}"))
+                Err(Fault::Broken(format!("keep-alive send failed: {e}")))
             }
         }
     }
@@ -353,27 +373,47 @@ impl<'a> Session<'a> {
     fn on_keepalive(
         &mut self,
         reply: Result<Option<etcd_client::LeaseKeepAliveResponse>, etcd_client::Error>,
-    ) -> Result<(), String> {
+    ) -> Result<(), Fault> {
         match reply {
             Ok(Some(response)) if response.ttl() > 0 => {
-                if let Some(sent) = self.in_flight.take() {
-                    self.renewed = sent;
-                }
+                self.clock.confirmed();
                 Ok(())
             }
             Ok(Some(_)) => {
                 metrics::keepalive_failed(self.config.service);
-                Err("keep-alive reported the lease expired (ttl 0)".into())
+                Err(Fault::Expired(
+                    "keep-alive reported the lease expired (ttl 0)".into(),
+                ))
             }
             Ok(None) => {
                 metrics::keepalive_failed(self.config.service);
-                Err("keep-alive stream closed".into())
+                Err(Fault::Broken("keep-alive stream closed".into()))
             }
             Err(e) => {
                 metrics::keepalive_failed(self.config.service);
-                Err(format!("keep-alive stream broke: {e}"))
+                Err(Fault::Broken(format!("keep-alive stream broke: {e}")))
             }
         }
+    }
+
+    /// After a keep-alive fault: an expired lease ends the session; a broken
+    /// stream is reopened on the same lease while its deadline has not passed.
+    async fn recover_stream(
+        &mut self,
+        fault: Fault,
+    ) -> Result<(LeaseKeeper, LeaseKeepAliveStream), String> {
+        let reason = match fault {
+            Fault::Expired(reason) => return Err(reason),
+            Fault::Broken(reason) => reason,
+        };
+        warn!(service = self.config.service, %reason, "keep-alive stream broken; reopening it");
+        if self.clock.expired(Instant::now()) {
+            return Err(format!("{reason}; the lease deadline passed"));
+        }
+        let mut client = self.client.clone();
+        self.etcd(client.lease_keep_alive(self.lease))
+            .await
+            .map_err(|e| format!("{reason}; reopening failed: {e}"))
     }
 
     /// Re-reads the leader key: it must exist, hold our lease, and have been

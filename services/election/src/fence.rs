@@ -96,7 +96,7 @@ impl FencedTxn {
         for fence in self.fences.into_iter().rev() {
             txn = Txn::new().when(vec![fence]).and_then(vec![TxnOp::txn(txn)]);
         }
-        let mut response = client.txn(txn).await?;
+        let mut response = crate::metrics::timed("txn", client.txn(txn)).await?;
         for level in 0..levels {
             if !response.succeeded() {
                 return Err(TxnError::FenceLost(level));

@@ -7,10 +7,12 @@
 
 mod campaign;
 mod fence;
+mod lease_clock;
 mod metrics;
 mod role;
 
 pub use campaign::{ElectionConfig, ElectionHandle, spawn};
 pub use fence::{Epoch, Fence, FencedTxn, TxnError, TxnOutcome};
-pub use metrics::describe as describe_metrics;
+pub use lease_clock::LeaseClock;
+pub use metrics::{describe as describe_metrics, timed as timed_etcd};
 pub use role::{LeaderInfo, Role};

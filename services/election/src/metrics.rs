@@ -1,12 +1,15 @@
 //! Leadership metrics, labelled by service.
 
-use metrics::{counter, describe_counter, describe_gauge, gauge};
+use metrics::{counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram};
+use std::future::Future;
+use std::time::Instant;
 
 pub(crate) const IS_LEADER: &str = "ektp_leader_is_leader";
 pub(crate) const EPOCH: &str = "ektp_leader_epoch";
 pub(crate) const TRANSITIONS: &str = "ektp_leader_transitions_total";
 pub(crate) const LAST_TRANSITION: &str = "ektp_leader_last_transition_timestamp_seconds";
 pub(crate) const KEEPALIVE_FAILURES: &str = "ektp_etcd_keepalive_failures_total";
+const ETCD_DURATION: &str = "ektp_etcd_request_duration_seconds";
 
 /// Describes the election metrics to the installed recorder.
 pub fn describe() {
@@ -23,6 +26,11 @@ pub fn describe() {
     describe_counter!(
         KEEPALIVE_FAILURES,
         "Lease keep-alives that failed or reported the lease lost."
+    );
+    describe_histogram!(
+        ETCD_DURATION,
+        metrics::Unit::Seconds,
+        "etcd request latency by operation (get, range, count, txn, lease)."
     );
 }
 
@@ -47,4 +55,13 @@ pub(crate) fn record_role(service: &'static str, leader: bool, epoch: u64) {
 
 pub(crate) fn keepalive_failed(service: &'static str) {
     counter!(KEEPALIVE_FAILURES, "service" => service).increment(1);
+}
+
+/// Runs one etcd request, recording its latency under `op` (a fixed name:
+/// get, range, count, txn, lease).
+pub async fn timed<T>(op: &'static str, request: impl Future<Output = T>) -> T {
+    let started = Instant::now();
+    let result = request.await;
+    histogram!(ETCD_DURATION, "op" => op).record(started.elapsed().as_secs_f64());
+    result
 }

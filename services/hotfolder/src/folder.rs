@@ -1,9 +1,10 @@
 //! [`HotFolder`]: one printer's directory tree and the operations both
 //! sides of the protocol perform on it.
 
-use std::fs;
+use std::fs::{self, File, OpenOptions, TryLockError};
 use std::path::{Path, PathBuf};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::thread;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::format::{self, RESULT_SUFFIX, TICKET_SUFFIX};
 use crate::fsutil::{self, io_err};
@@ -16,6 +17,15 @@ const TMP: &str = "tmp";
 const CONTROL: &str = "control";
 const LOG: &str = "printer.log";
 const JAM: &str = "jam";
+/// The fence in force, as decimal text; absent means 0.
+const FENCE: &str = "fence";
+/// Held (advisory lock) while the fence is read and raised, so two leaders
+/// fencing at once cannot interleave and lower it. Never removed.
+const FENCE_LOCK: &str = "fence.lock";
+/// How long [`HotFolder::fence`] waits for another fencer's lock before
+/// giving up with an error the caller can retry.
+const FENCE_LOCK_TIMEOUT: Duration = Duration::from_secs(5);
+const FENCE_LOCK_RETRY: Duration = Duration::from_millis(5);
 /// Suffix given to a ticket file in `work/` that could not be parsed, so it
 /// stays for inspection without blocking the inbox or printer recovery.
 const REJECTED_SUFFIX: &str = ".rejected";
@@ -61,6 +71,10 @@ impl HotFolder {
 
     fn jam_path(&self) -> PathBuf {
         self.root.join(CONTROL).join(JAM)
+    }
+
+    fn fence_path(&self) -> PathBuf {
+        self.root.join(CONTROL).join(FENCE)
     }
 
     fn tmp_dir(&self) -> PathBuf {
@@ -294,6 +308,76 @@ impl HotFolder {
         };
         let total = pending.saturating_add(n);
         fsutil::write_atomic(&self.tmp_dir(), &jam, format!("{total}\n").as_bytes())
+    }
+
+    /// Raises the fence in `control/fence` to `max(current, epoch)` and
+    /// returns the fence now in force; never lowers it. A new print leader
+    /// calls this with its epoch before reconciling, after which the printer
+    /// refuses any ticket whose epoch is below the fence.
+    ///
+    /// The new value is written to `tmp/` and renamed into place, so readers
+    /// see the old fence or the new one. Fencers are serialized by an
+    /// advisory lock on `control/fence.lock`: without it, a fencer paused
+    /// between reading and renaming (a SIGSTOP'd ex-leader) could wake up and
+    /// put back a lower fence over a newer leader's. If the lock stays held
+    /// for 5 seconds (its holder is paused mid-fence) this
+    /// returns an [`HotFolderError::Io`] of kind `TimedOut` and the fence is
+    /// unchanged; retrying is safe. The lock dies with its holder's process.
+    ///
+    /// Needs the folder's directories ([`ensure_dirs`](Self::ensure_dirs)).
+    pub fn fence(&self, epoch: u64) -> Result<u64, HotFolderError> {
+        let _lock = self.lock_fence()?;
+        let current = self.fenced_epoch()?;
+        if epoch <= current {
+            return Ok(current);
+        }
+        fsutil::write_atomic(
+            &self.tmp_dir(),
+            &self.fence_path(),
+            format!("{epoch}\n").as_bytes(),
+        )?;
+        Ok(epoch)
+    }
+
+    /// The fence in force: tickets with a lower epoch are refused. 0 when
+    /// `control/fence` is absent (never fenced).
+    pub fn fenced_epoch(&self) -> Result<u64, HotFolderError> {
+        let path = self.fence_path();
+        let Some(bytes) = fsutil::read_optional(&path)? else {
+            return Ok(0);
+        };
+        let text = fsutil::utf8(&path, bytes)?;
+        format::parse_epoch(&text).map_err(|reason| HotFolderError::Malformed {
+            path: path.clone(),
+            reason: format!("fence: {reason}"),
+        })
+    }
+
+    /// Takes the fencers' lock; released when the returned file is dropped.
+    fn lock_fence(&self) -> Result<File, HotFolderError> {
+        let path = self.root.join(CONTROL).join(FENCE_LOCK);
+        let file = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(io_err(&path))?;
+        let deadline = Instant::now() + FENCE_LOCK_TIMEOUT;
+        loop {
+            match file.try_lock() {
+                Ok(()) => return Ok(file),
+                Err(TryLockError::WouldBlock) if Instant::now() < deadline => {
+                    thread::sleep(FENCE_LOCK_RETRY);
+                }
+                Err(TryLockError::WouldBlock) => {
+                    return Err(io_err(&path)(std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        "another fencer has held the fence lock too long",
+                    )));
+                }
+                Err(TryLockError::Error(e)) => return Err(io_err(&path)(e)),
+            }
+        }
     }
 }
 

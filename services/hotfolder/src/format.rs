@@ -111,6 +111,10 @@ impl Fields {
         self.0.remove(key).ok_or_else(|| format!("missing {key}"))
     }
 
+    fn take_optional(&mut self, key: &str) -> Option<String> {
+        self.0.remove(key)
+    }
+
     fn take_name(&mut self, key: &str) -> Result<String, String> {
         let value = self.take(key)?;
         if is_valid_name(&value) {
@@ -125,6 +129,7 @@ pub(crate) fn ticket_to_text(ticket: &JobTicket) -> String {
     encode_fields(&[
         ("job_id", &ticket.job_id),
         ("card_serial", &ticket.card_serial),
+        ("epoch", &ticket.epoch.to_string()),
         ("nik", &ticket.nik),
         ("full_name", &ticket.full_name),
     ])
@@ -137,7 +142,27 @@ pub(crate) fn ticket_from_text(text: &str) -> Result<JobTicket, String> {
         card_serial: fields.take_name("card_serial")?,
         nik: fields.take("nik")?,
         full_name: fields.take("full_name")?,
+        // Tickets written before fencing existed have no epoch: 0, below
+        // any fence a leader sets.
+        epoch: match fields.take_optional("epoch") {
+            Some(value) => parse_epoch(&value)?,
+            None => 0,
+        },
     })
+}
+
+/// A decimal epoch, as in a ticket's `epoch` key or the `control/fence` file;
+/// surrounding whitespace is ignored.
+pub(crate) fn parse_epoch(text: &str) -> Result<u64, String> {
+    let trimmed = text.trim();
+    // `u64::from_str` alone would also take a leading `+`.
+    let digits_only = !trimmed.is_empty() && trimmed.bytes().all(|b| b.is_ascii_digit());
+    if let (true, Ok(epoch)) = (digits_only, trimmed.parse()) {
+        return Ok(epoch);
+    }
+    Err(format!(
+        "epoch {trimmed:?} is not a non-negative 64-bit integer"
+    ))
 }
 
 pub(crate) fn result_to_text(result: &JobResult) -> String {
@@ -211,9 +236,10 @@ mod tests {
             card_serial: "S-1".into(),
             nik: "3527014507900001".into(),
             full_name: "Line\nbreak\ttab \\ back=slash é".into(),
+            epoch: 12,
         };
         let text = ticket_to_text(&ticket);
-        assert_eq!(text.lines().count(), 4);
+        assert_eq!(text.lines().count(), 5);
         assert_eq!(ticket_from_text(&text).unwrap(), ticket);
     }
 
@@ -221,6 +247,56 @@ mod tests {
     fn unknown_ticket_keys_are_ignored() {
         let text = "job_id=1\ncard_serial=2\nnik=3\nfull_name=4\nphoto=abc\n";
         assert_eq!(ticket_from_text(text).unwrap().full_name, "4");
+    }
+
+    #[test]
+    fn a_ticket_epoch_survives_a_round_trip() {
+        for epoch in [0, 1, 7, u64::MAX] {
+            let ticket = JobTicket {
+                job_id: "000001".into(),
+                card_serial: "S-1".into(),
+                nik: "3527014507900001".into(),
+                full_name: "Siti Rahayu".into(),
+                epoch,
+            };
+            let text = ticket_to_text(&ticket);
+            assert!(text.contains(&format!("epoch={epoch}\n")), "{text}");
+            assert_eq!(ticket_from_text(&text).unwrap(), ticket);
+        }
+    }
+
+    #[test]
+    fn a_ticket_text_without_an_epoch_reads_as_epoch_zero() {
+        let text = "job_id=1\ncard_serial=2\nnik=3\nfull_name=4\n";
+        assert_eq!(ticket_from_text(text).unwrap().epoch, 0);
+    }
+
+    #[test]
+    fn a_ticket_with_a_garbled_epoch_is_malformed() {
+        for epoch in ["", "-1", "+3", "seven", "1.5", "18446744073709551616"] {
+            let text = format!("job_id=1\ncard_serial=2\nnik=3\nfull_name=4\nepoch={epoch}\n");
+            assert!(
+                ticket_from_text(&text).is_err(),
+                "epoch={epoch:?} was accepted"
+            );
+        }
+    }
+
+    #[test]
+    fn the_refused_outcome_survives_a_result_and_a_log_line() {
+        assert_eq!(Outcome::parse("refused"), Some(Outcome::Refused));
+        let entry = LogEntry {
+            unix_ms: 17,
+            job_id: "7".into(),
+            card_serial: "x".into(),
+            outcome: Outcome::Refused,
+            detail: "stale epoch 6 below fence 7".into(),
+        };
+        let line = log_line(&entry);
+        assert!(line.contains("\trefused\t"), "{line}");
+        assert_eq!(parse_log_line(line.trim_end_matches('\n')).unwrap(), entry);
+        let result = entry.to_result("printer-1");
+        assert_eq!(result_from_text(&result_to_text(&result)).unwrap(), result);
     }
 
     #[test]

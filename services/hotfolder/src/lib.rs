@@ -10,6 +10,13 @@
 //! for any ticket the printer already holds or finished: a card is never
 //! printed twice.
 //!
+//! Fencing: every ticket carries the [epoch](JobTicket::epoch) of the print
+//! leader that submitted it. A new leader calls [`HotFolder::fence`] with its
+//! epoch before reconciling, and the printer refuses (finishes with
+//! [`Outcome::Refused`], without feeding a card) any ticket whose epoch is
+//! below [`HotFolder::fenced_epoch`], so a paused ex-leader that wakes up and
+//! drops a late ticket cannot get a second card printed.
+//!
 //! Every file is written to `tmp/` and renamed into place, and log lines are
 //! appended and fsync'd, so a crash on either side never leaves a half-written
 //! file behind; a torn final log line is ignored when reading.
@@ -28,7 +35,9 @@
 //!     card_serial: "C-0001".into(),
 //!     nik: "3527014507900001".into(),
 //!     full_name: "Siti Rahayu".into(),
+//!     epoch: 3,
 //! };
+//! assert_eq!(folder.fence(3)?, 3); // done by a new print leader before it reconciles
 //! folder.submit(&ticket)?;
 //! folder.submit(&ticket)?; // idempotent
 //! assert_eq!(folder.status("000042", "C-0001")?, TicketStatus::Pending);
@@ -52,21 +61,33 @@ pub struct JobTicket {
     pub card_serial: String,
     pub nik: String,
     pub full_name: String,
+    /// The epoch of the print leader that submitted the ticket. The printer
+    /// refuses a ticket whose epoch is below the fence
+    /// ([`HotFolder::fenced_epoch`]). Text key `epoch`; a ticket file
+    /// without it (written before fencing existed) reads as 0.
+    pub epoch: u64,
 }
 
 /// How printing a card ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Outcome {
+    /// A card was printed.
     Printed,
+    /// A card was fed and spoiled.
     Jammed,
+    /// The printer refused the ticket (its epoch is below the fence) without
+    /// feeding a card or using a blank. Logged and answered like the other
+    /// outcomes, but no card exists.
+    Refused,
 }
 
 impl Outcome {
-    /// The protocol spelling: `printed` or `jammed`.
+    /// The protocol spelling: `printed`, `jammed` or `refused`.
     pub fn as_str(self) -> &'static str {
         match self {
             Outcome::Printed => "printed",
             Outcome::Jammed => "jammed",
+            Outcome::Refused => "refused",
         }
     }
 
@@ -75,6 +96,7 @@ impl Outcome {
         match text {
             "printed" => Some(Outcome::Printed),
             "jammed" => Some(Outcome::Jammed),
+            "refused" => Some(Outcome::Refused),
             _ => None,
         }
     }

@@ -22,6 +22,7 @@ fn ticket(job_id: &str, card_serial: &str) -> JobTicket {
         card_serial: card_serial.into(),
         nik: "3527014507900001".into(),
         full_name: "Siti Rahayu".into(),
+        epoch: 1,
     }
 }
 
@@ -299,4 +300,106 @@ fn a_result_that_does_not_match_its_ticket_is_refused() {
     let other = printed(&ticket("000001", "S2"));
     assert!(folder.finish(&taken, &other).is_err());
     assert!(folder.read_log().unwrap().is_empty());
+}
+
+#[test]
+fn an_unfenced_folder_reads_as_fence_zero() {
+    let (_dir, folder) = folder();
+    assert_eq!(folder.fenced_epoch().unwrap(), 0);
+    assert!(!folder.root().join("control").join("fence").exists());
+}
+
+#[test]
+fn the_fence_only_grows() {
+    let (_dir, folder) = folder();
+    assert_eq!(folder.fence(5).unwrap(), 5);
+    assert_eq!(folder.fenced_epoch().unwrap(), 5);
+    assert_eq!(folder.fence(3).unwrap(), 5);
+    assert_eq!(folder.fenced_epoch().unwrap(), 5);
+    assert_eq!(folder.fence(5).unwrap(), 5);
+    assert_eq!(folder.fence(9).unwrap(), 9);
+    assert_eq!(folder.fenced_epoch().unwrap(), 9);
+    assert_eq!(
+        fs::read_to_string(folder.root().join("control").join("fence")).unwrap(),
+        "9\n"
+    );
+    assert_eq!(file_count(&folder, "tmp"), 0);
+}
+
+#[test]
+fn a_fence_written_by_hand_is_read_and_a_garbled_one_is_reported() {
+    let (_dir, folder) = folder();
+    let fence = folder.root().join("control").join("fence");
+    fs::write(&fence, " 12 \n").unwrap();
+    assert_eq!(folder.fenced_epoch().unwrap(), 12);
+    assert_eq!(folder.fence(4).unwrap(), 12);
+
+    fs::write(&fence, "twelve\n").unwrap();
+    assert!(matches!(
+        folder.fenced_epoch(),
+        Err(HotFolderError::Malformed { .. })
+    ));
+    // Not knowing the fence, fencing must not guess over it.
+    assert!(folder.fence(20).is_err());
+    assert_eq!(fs::read_to_string(&fence).unwrap(), "twelve\n");
+}
+
+#[test]
+fn concurrent_fencers_leave_the_highest_epoch() {
+    let (_dir, folder) = folder();
+    std::thread::scope(|scope| {
+        for epoch in 1..=16u64 {
+            let folder = folder.clone();
+            scope.spawn(move || {
+                for _ in 0..10 {
+                    assert!(folder.fence(epoch).unwrap() >= epoch);
+                }
+            });
+        }
+    });
+    assert_eq!(folder.fenced_epoch().unwrap(), 16);
+}
+
+#[test]
+fn a_ticket_epoch_survives_the_inbox_and_old_tickets_read_as_epoch_zero() {
+    let (_dir, folder) = folder();
+    let mut card = ticket("000001", "S1");
+    card.epoch = 42;
+    folder.submit(&card).unwrap();
+    assert_eq!(folder.take_next().unwrap(), Some(card));
+
+    // A ticket written before fencing existed has no epoch line.
+    fs::write(
+        folder.root().join("inbox").join("000002_S1.job"),
+        "job_id=000002\ncard_serial=S1\nnik=3527014507900001\nfull_name=Siti Rahayu\n",
+    )
+    .unwrap();
+    let old = folder.take_next().unwrap().unwrap();
+    assert_eq!(old.epoch, 0);
+}
+
+#[test]
+fn a_refused_ticket_is_finished_and_logged_as_refused() {
+    let (_dir, folder) = folder();
+    folder.submit(&ticket("000001", "S1")).unwrap();
+    let taken = folder.take_next().unwrap().unwrap();
+    let refused = JobResult {
+        outcome: Outcome::Refused,
+        detail: "stale epoch 1 below fence 2".into(),
+        ..printed(&taken)
+    };
+    folder.finish(&taken, &refused).unwrap();
+    assert_eq!(
+        folder.status("000001", "S1").unwrap(),
+        TicketStatus::Finished(refused.clone())
+    );
+    folder.acknowledge("000001", "S1").unwrap();
+    let TicketStatus::Finished(from_log) = folder.status("000001", "S1").unwrap() else {
+        panic!("a refused ticket is not finished once acknowledged");
+    };
+    assert_eq!(from_log.outcome, Outcome::Refused);
+    assert_eq!(from_log.detail, refused.detail);
+    // Finished means a re-submission is a no-op, as for any outcome.
+    folder.submit(&ticket("000001", "S1")).unwrap();
+    assert_eq!(file_count(&folder, "inbox"), 0);
 }

@@ -67,6 +67,7 @@ impl App {
                 name: format!("{prefix}print/leader"),
                 address: config.node.advertised(local_addr),
                 ttl: config.node.lease_ttl(),
+                keepalive: config.node.keepalive_interval(),
                 margin: config.node.lease_margin(),
             },
         );
@@ -102,6 +103,7 @@ impl App {
             ektp_server::serve_installed_metrics(listener);
         }
         let board = Arc::new(board::Board::default());
+        spawn_queue_gauges(self.link.clone(), self.election.clone());
         let print_loop = tokio::spawn(
             print_loop::PrintLoop {
                 printer: self.printer.clone(),
@@ -161,4 +163,28 @@ pub async fn run(
         .await?
         .run(Some(metrics_listener), shutdown)
         .await
+}
+
+/// Exports the registry's queue depth and in-doubt count while leading
+/// (followers report 0, so `max()` across replicas is the cluster's value).
+fn spawn_queue_gauges(link: Arc<registry_link::RegistryLink>, election: ElectionHandle) {
+    use ektp_proto::v1::{GetStatsRequest, registry_client::RegistryClient};
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(5));
+        loop {
+            tick.tick().await;
+            if !election.role().is_leader() {
+                metrics::queue(0, 0);
+                continue;
+            }
+            let stats = link
+                .call(Duration::from_secs(2), |ch| async move {
+                    RegistryClient::new(ch).get_stats(GetStatsRequest {}).await
+                })
+                .await;
+            if let Ok(stats) = stats {
+                metrics::queue(stats.queued, stats.in_doubt);
+            }
+        }
+    });
 }

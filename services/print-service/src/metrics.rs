@@ -10,8 +10,18 @@ const DURATION: &str = "ektp_print_duration_seconds";
 const BLANK_STOCK: &str = "ektp_print_blank_stock";
 const OUT_OF_BLANKS: &str = "ektp_print_out_of_blanks";
 const PRINTER_UP: &str = "ektp_printer_up";
+const QUEUE_DEPTH: &str = "ektp_print_queue_depth";
+const IN_DOUBT: &str = "ektp_print_in_doubt_jobs";
 
 pub fn describe() {
+    describe_gauge!(
+        QUEUE_DEPTH,
+        "Jobs queued at the registry (print leader only; followers report 0)."
+    );
+    describe_gauge!(
+        IN_DOUBT,
+        "Jobs IN_DOUBT waiting for an operator (print leader only; followers report 0)."
+    );
     describe_counter!(
         PRINTED,
         "Cards printed and completed at the registry, by printer."
@@ -55,4 +65,9 @@ pub fn blank_stock(remaining: u64, empty: bool) {
 
 pub fn printer_up(printer: &str, up: bool) {
     gauge!(PRINTER_UP, "printer" => printer.to_owned()).set(if up { 1.0 } else { 0.0 });
+}
+
+pub fn queue(depth: u64, in_doubt: u64) {
+    gauge!(QUEUE_DEPTH).set(depth as f64);
+    gauge!(IN_DOUBT).set(in_doubt as f64);
 }

@@ -73,7 +73,9 @@ impl<P: Printer> PrintLoop<P> {
                     }
                     Err(Stop::NotLeader) | Ok(()) => {}
                 }
+                // Cluster-wide gauges are the leader's to report.
                 metrics::blank_stock(0, false);
+                metrics::printer_up(self.printer.name(), false);
                 continue;
             }
             if role.changed().await.is_err() {
@@ -90,6 +92,13 @@ impl<P: Printer> PrintLoop<P> {
     }
 
     async fn lead(&self, fence: &Fence, role: &mut watch::Receiver<Role>) -> Result<(), Stop> {
+        // Fence the printer first: from now on it refuses cards from older
+        // epochs, so a paused ex-leader cannot print anything we reconcile.
+        self.printer
+            .fence(fence.epoch.0)
+            .await
+            .map_err(|e| Stop::Failed(format!("cannot fence the printer: {e}")))?;
+        metrics::printer_up(self.printer.name(), true);
         self.reconcile(fence).await?;
         loop {
             self.still_leading(fence)?;
@@ -148,6 +157,7 @@ impl<P: Printer> PrintLoop<P> {
     async fn print_one(&self, fence: &Fence, claimed: pb::ClaimedJob) -> Result<(), Stop> {
         let job = claimed.job.unwrap_or_default();
         let card = CardJob {
+            epoch: fence.epoch.0,
             job_id: job.job_id.clone(),
             card_serial: job.card_serial.clone(),
             nik: job.nik.clone(),
@@ -176,10 +186,12 @@ impl<P: Printer> PrintLoop<P> {
             Err(e) => {
                 error!(error = %e, job = %card.job_id, "printer failed; asking it what became of the card");
                 metrics::printer_up(printer, false);
-                self.printer
-                    .recover(&card.job_id, &card.card_serial)
-                    .await
-                    .unwrap_or(Recovery::Unknown)
+                match self.printer.recover(&card.job_id, &card.card_serial).await {
+                    Ok(recovery) => recovery,
+                    // Printer unreachable: stop and back off; the card stays
+                    // PRINTING and the next reconciliation settles it.
+                    Err(e) => return Err(Stop::Failed(e.to_string())),
+                }
             }
         };
         let (result, detail, label) = match outcome {
@@ -187,15 +199,23 @@ impl<P: Printer> PrintLoop<P> {
                 (pb::PrintOutcome::Printed, String::new(), "printed")
             }
             Recovery::Finished(Attempt::Spoiled(d)) => (pb::PrintOutcome::Spoiled, d, "spoiled"),
+            Recovery::Finished(Attempt::Refused(reason)) => {
+                // A newer leader fenced the printer: this node is stale.
+                warn!(job = %card.job_id, %reason, "the printer refused the card; stepping down");
+                return Err(Stop::Stale);
+            }
             Recovery::NotPrinted => (
                 pb::PrintOutcome::NotPrinted,
                 "never reached the printer".into(),
                 "not_printed",
             ),
             Recovery::Unknown => {
-                warn!(job = %card.job_id, serial = %card.card_serial, "card outcome unknown; left for reconciliation");
-                tokio::time::sleep(self.config.idle_poll).await;
-                return Ok(());
+                warn!(job = %card.job_id, serial = %card.card_serial, "printer cannot tell whether the card printed; job in doubt");
+                (
+                    pb::PrintOutcome::Unknown,
+                    "the printer cannot tell whether it printed".into(),
+                    "unknown",
+                )
             }
         };
         metrics::printer_up(printer, true);
@@ -270,6 +290,7 @@ impl<P: Printer> PrintLoop<P> {
                 })?;
             for job in page.jobs {
                 let card = CardJob {
+                    epoch: fence.epoch.0,
                     job_id: job.job_id.clone(),
                     card_serial: job.card_serial.clone(),
                     nik: job.nik.clone(),
@@ -287,6 +308,16 @@ impl<P: Printer> PrintLoop<P> {
                         )
                         .await?;
                     }
+                    Ok(Recovery::Finished(Attempt::Refused(_))) => {
+                        // Our own fence refused a ticket of an older leader: never printed.
+                        self.complete(
+                            fence,
+                            &card,
+                            pb::PrintOutcome::NotPrinted,
+                            "refused by the printer's fence",
+                        )
+                        .await?;
+                    }
                     Ok(Recovery::Finished(Attempt::Spoiled(detail))) => {
                         self.complete(fence, &card, pb::PrintOutcome::Spoiled, &detail)
                             .await?;
@@ -300,8 +331,21 @@ impl<P: Printer> PrintLoop<P> {
                         )
                         .await?;
                     }
-                    Ok(Recovery::Unknown) | Err(_) => {
-                        warn!(job = %card.job_id, "printer cannot tell whether the card printed; left for an operator");
+                    Ok(Recovery::Unknown) => {
+                        warn!(job = %card.job_id, "printer cannot tell whether the card printed; job in doubt for an operator");
+                        self.complete(
+                            fence,
+                            &card,
+                            pb::PrintOutcome::Unknown,
+                            "not found in the printer's log after a failover",
+                        )
+                        .await?;
+                    }
+                    Err(e) => {
+                        // The printer did not answer: leave the job PRINTING and
+                        // try again at the next reconciliation.
+                        warn!(job = %card.job_id, error = %e, "printer unreachable while reconciling");
+                        metrics::printer_up(self.printer.name(), false);
                     }
                 }
             }

@@ -58,9 +58,10 @@ impl Stock {
     }
 
     async fn bounded<T, E: Into<StockError>>(
+        op: &'static str,
         call: impl std::future::Future<Output = Result<T, E>>,
     ) -> Result<T, StockError> {
-        match tokio::time::timeout(ETCD_TIMEOUT, call).await {
+        match tokio::time::timeout(ETCD_TIMEOUT, ektp_election::timed_etcd(op, call)).await {
             Ok(result) => result.map_err(Into::into),
             Err(_) => Err(StockError::Etcd("etcd request timed out".into())),
         }
@@ -69,7 +70,7 @@ impl Stock {
     /// The record and its mod revision (0 when never written).
     pub async fn read(&self) -> Result<(BlankStockRecord, i64), StockError> {
         let mut client = self.client.clone();
-        let response = Self::bounded(client.get(self.key.as_str(), None)).await?;
+        let response = Self::bounded("get", client.get(self.key.as_str(), None)).await?;
         match response.kvs().first() {
             Some(kv) => Ok((BlankStockRecord::decode(kv.value())?, kv.mod_revision())),
             None => Ok((BlankStockRecord::default(), 0)),
@@ -95,7 +96,7 @@ impl Stock {
                 ))
                 .op(TxnOp::put(self.key.as_str(), record.encode_to_vec(), None));
             let mut client = self.client.clone();
-            match Self::bounded(txn.commit(&mut client)).await? {
+            match Self::bounded("txn", txn.commit(&mut client)).await? {
                 TxnOutcome::Applied(_) => return Ok(Some(record)),
                 TxnOutcome::ConditionFailed => continue,
             }
@@ -140,7 +141,7 @@ impl Stock {
         } else {
             let mut client = self.client.clone();
             Some(
-                Self::bounded(client.lease_grant(REQUEST_RETENTION_SECS, None))
+                Self::bounded("lease", client.lease_grant(REQUEST_RETENTION_SECS, None))
                     .await?
                     .id(),
             )
@@ -181,7 +182,7 @@ impl Stock {
 
     async fn seen(&self, request_key: &str) -> Result<bool, StockError> {
         let mut client = self.client.clone();
-        let response = Self::bounded(client.get(request_key, None)).await?;
+        let response = Self::bounded("get", client.get(request_key, None)).await?;
         Ok(!response.kvs().is_empty())
     }
 }

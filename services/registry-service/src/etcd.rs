@@ -9,11 +9,12 @@ use std::time::Duration;
 /// Longest a single etcd request may take before the caller gets UNAVAILABLE.
 pub const ETCD_TIMEOUT: Duration = Duration::from_secs(3);
 
-/// Runs an etcd call with [`ETCD_TIMEOUT`].
+/// Runs an etcd call with [`ETCD_TIMEOUT`], timed as `op`.
 pub async fn bounded<T, E: Into<RegistryError>>(
+    op: &'static str,
     call: impl Future<Output = Result<T, E>>,
 ) -> Result<T> {
-    match tokio::time::timeout(ETCD_TIMEOUT, call).await {
+    match tokio::time::timeout(ETCD_TIMEOUT, ektp_election::timed_etcd(op, call)).await {
         Ok(result) => result.map_err(Into::into),
         Err(_) => Err(RegistryError::Unavailable("etcd request timed out".into())),
     }
@@ -36,7 +37,7 @@ pub fn decode<M: Message + Default>(kv: &KeyValue) -> Result<Versioned<M>> {
 /// Reads and decodes one key (linearizable).
 pub async fn get<M: Message + Default>(client: &Client, key: &str) -> Result<Option<Versioned<M>>> {
     let mut client = client.clone();
-    let response = bounded(client.get(key, None)).await?;
+    let response = bounded("get", client.get(key, None)).await?;
     response.kvs().first().map(decode).transpose()
 }
 
@@ -44,7 +45,7 @@ pub async fn get<M: Message + Default>(client: &Client, key: &str) -> Result<Opt
 pub async fn range(client: &Client, from: &str, end: Vec<u8>, limit: i64) -> Result<Vec<KeyValue>> {
     let mut client = client.clone();
     let options = GetOptions::new().with_range(end).with_limit(limit);
-    let mut response = bounded(client.get(from, Some(options))).await?;
+    let mut response = bounded("range", client.get(from, Some(options))).await?;
     Ok(response.take_kvs())
 }
 
@@ -52,7 +53,7 @@ pub async fn range(client: &Client, from: &str, end: Vec<u8>, limit: i64) -> Res
 pub async fn count(client: &Client, from: &str, end: Vec<u8>) -> Result<u64> {
     let mut client = client.clone();
     let options = GetOptions::new().with_range(end).with_count_only();
-    let response = bounded(client.get(from, Some(options))).await?;
+    let response = bounded("count", client.get(from, Some(options))).await?;
     Ok(u64::try_from(response.count()).unwrap_or(0))
 }
 

@@ -8,6 +8,7 @@
 //! | `material/{nik}` | `ektp.v1.PrintMaterial`, apart so listing residents stays cheap |
 //! | `jobs/{job_id}` | `ektp.v1.PrintJob`; zero-padded ids make a range read FIFO |
 //! | `queue/{job_id}` | the NIK, present exactly while the job is QUEUED |
+//! | `in_doubt/{job_id}` | the NIK, present exactly while the job is IN_DOUBT |
 //! | `cards/{serial}` | `ektp.v1.Card`, one per serial ever allocated |
 //! | `requests/{request_id}` | `ektp.storage.v1.RequestRecord`, on a retention lease |
 //! | `counters/stats` | `ektp.v1.Stats`, updated in the same transaction as each change |
@@ -66,6 +67,14 @@ impl Keys {
 
     pub fn queue(&self) -> String {
         format!("{}queue/", self.prefix)
+    }
+
+    pub fn in_doubt(&self, id: JobId) -> String {
+        format!("{}in_doubt/{id}", self.prefix)
+    }
+
+    pub fn in_doubt_jobs(&self) -> String {
+        format!("{}in_doubt/", self.prefix)
     }
 
     pub fn card(&self, serial: &CardSerial) -> String {

@@ -6,6 +6,7 @@
 mod config;
 mod error;
 mod etcd;
+mod gauges;
 mod grpc;
 mod ids;
 pub mod keys;
@@ -51,6 +52,7 @@ impl App {
                 name: keys.registry_election(),
                 address: config.node.advertised(local_addr),
                 ttl: config.node.lease_ttl(),
+                keepalive: config.node.keepalive_interval(),
                 margin: config.node.lease_margin(),
             },
         );
@@ -90,6 +92,7 @@ impl App {
         if let Some(listener) = metrics_listener {
             ektp_server::serve_installed_metrics(listener);
         }
+        gauges::spawn(self.store.clone(), self.election.clone());
         let forwarder = grpc::Forwarder::new(self.election.clone());
         let registry = grpc::RegistryApi {
             store: self.store.clone(),
@@ -127,7 +130,7 @@ pub async fn run(
     config: RegistryConfig,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), StartError> {
-    ektp_server::install_metrics("registry", || {});
+    ektp_server::install_metrics("registry", gauges::describe);
     let metrics_listener = ektp_server::bind(config.metrics_listen()).await?;
     App::build(config)
         .await?

@@ -115,6 +115,8 @@ impl Store {
             range_end(&self.keys.queue()),
         )
         .await?;
+        let doubt = self.keys.in_doubt_jobs();
+        stats.in_doubt = count(&self.client, &doubt, range_end(&doubt)).await?;
         Ok(stats)
     }
 }

@@ -142,6 +142,17 @@ pub fn authorize(
     }
 }
 
+/// Checks a ResolveInDoubtJobRequest: the job id and the operator's note.
+pub fn resolve(request: &pb::ResolveInDoubtJobRequest) -> Result<(JobId, String), Status> {
+    let mut v = Violations::new();
+    let id = JobId::parse(&request.job_id);
+    v.require(id.is_some(), "job_id", "a job id has 12 digits");
+    text(&mut v, "note", &request.note, 500);
+    v.into_result()?;
+    let id = id.ok_or_else(|| Status::invalid_argument("invalid job id"))?;
+    Ok((id, request.note.trim().to_owned()))
+}
+
 /// Checks a NIK given alone (GetResident).
 pub fn nik_only(field: &str, value: &str) -> Result<Nik, Status> {
     let mut v = Violations::new();

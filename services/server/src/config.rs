@@ -40,6 +40,13 @@ pub struct NodeArgs {
     /// Leader lease TTL in seconds (etcd's minimum is 2 at its default heartbeat).
     #[arg(long, env = "EKTP_LEASE_TTL_SECS", default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=60))]
     pub lease_ttl_secs: u64,
+    /// How often the lease is kept alive, in milliseconds (default TTL/3).
+    #[arg(long, env = "EKTP_KEEPALIVE_INTERVAL_MS", value_parser = clap::value_parser!(u64).range(50..=20_000))]
+    pub keepalive_interval_ms: Option<u64>,
+    /// How long before its lease could expire a leader stops on its own, in
+    /// milliseconds (default TTL/5, at most 1000).
+    #[arg(long, env = "EKTP_LEASE_MARGIN_MS", value_parser = clap::value_parser!(u64).range(0..=20_000))]
+    pub lease_margin_ms: Option<u64>,
     /// Server-side deadline for one request, in milliseconds.
     #[arg(long, env = "EKTP_REQUEST_TIMEOUT_MS", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(100..=600_000))]
     pub request_timeout_ms: u64,
@@ -59,7 +66,18 @@ impl NodeArgs {
 
     /// How long before its lease could expire a leader stops on its own.
     pub fn lease_margin(&self) -> Duration {
-        (self.lease_ttl() / 5).min(Duration::from_millis(1_000))
+        match self.lease_margin_ms {
+            Some(ms) => Duration::from_millis(ms).min(self.lease_ttl() / 2),
+            None => (self.lease_ttl() / 5).min(Duration::from_millis(1_000)),
+        }
+    }
+
+    /// How often the lease is kept alive: at most TTL/3, so two keep-alives
+    /// can be lost before the lease is at risk.
+    pub fn keepalive_interval(&self) -> Duration {
+        let third = self.lease_ttl() / 3;
+        self.keepalive_interval_ms
+            .map_or(third, |ms| Duration::from_millis(ms).min(third))
     }
 
     /// The per-request server deadline.

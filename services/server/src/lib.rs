@@ -7,6 +7,7 @@
 mod config;
 mod etcd;
 mod forward;
+mod grpc_metrics;
 mod health;
 mod metrics_http;
 mod reflection;
@@ -20,10 +21,11 @@ mod telemetry;
 pub use config::{LogFormat, NodeArgs};
 pub use etcd::connect as connect_etcd;
 pub use forward::{FORWARDED_HEADER, Forwarder, LeaderChannels, is_forwarded, mark_forwarded};
+pub use grpc_metrics::{GrpcMetrics, GrpcMetricsLayer};
 pub use metrics_http::{install_recorder, serve_metrics};
 pub use serve::{NodeRouter, base_router, serve};
 pub use shutdown::shutdown_signal;
-pub use stack::{Deadline, DeadlineLayer, server_builder};
+pub use stack::{Deadline, DeadlineLayer, NodeLayers, server_builder};
 pub use startup::{
     StartError, bind, exit_code, install_metrics, local_addr, serve_installed_metrics,
 };

@@ -3,7 +3,7 @@
 //! accepting, drain in-flight requests within a bound, then resign so the
 //! backup takes over at once.
 
-use crate::stack::{DeadlineLayer, server_builder};
+use crate::stack::{NodeLayers, server_builder};
 use crate::startup::StartError;
 use ektp_election::ElectionHandle;
 use std::future::Future;
@@ -11,11 +11,10 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
 use tonic::transport::server::Router;
-use tower::layer::util::{Identity, Stack};
 use tracing::{info, warn};
 
 /// A router behind ektp's tower stack.
-pub type NodeRouter = Router<Stack<DeadlineLayer, Identity>>;
+pub type NodeRouter = Router<NodeLayers>;
 
 /// The router with `grpc.health.v1` (SERVING while the node can take over;
 /// `services` are reported too) and reflection v1 and v1alpha.

@@ -1,5 +1,6 @@
 //! The tower stack every ektp gRPC server runs behind, built in one place.
 
+use crate::grpc_metrics::GrpcMetricsLayer;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -10,17 +11,23 @@ use tonic::transport::Server;
 use tower::Layer;
 use tower::layer::util::{Identity, Stack};
 
+/// The layers every ektp server runs behind, outermost first.
+pub type NodeLayers = Stack<DeadlineLayer, Stack<GrpcMetricsLayer, Identity>>;
+
 /// The server builder with ektp's layers, outermost first:
 /// - HTTP/2 keep-alive pings, so half-open connections from crashed peers are
 ///   noticed and dropped instead of pinning resources;
+/// - [`GrpcMetricsLayer`]: counts and times every call, outside the deadline
+///   so that deadline answers are counted too;
 /// - [`DeadlineLayer`]: every request ends within the server's deadline (or
 ///   the client's `grpc-timeout`, when shorter) and answers DEADLINE_EXCEEDED
 ///   — tonic's own `timeout()` would answer CANCELLED.
-pub fn server_builder(request_timeout: Duration) -> Server<Stack<DeadlineLayer, Identity>> {
+pub fn server_builder(request_timeout: Duration) -> Server<NodeLayers> {
     Server::builder()
         .http2_keepalive_interval(Some(Duration::from_secs(10)))
         .http2_keepalive_timeout(Some(Duration::from_secs(5)))
         .tcp_nodelay(true)
+        .layer(GrpcMetricsLayer)
         .layer(DeadlineLayer::new(request_timeout))
 }
 

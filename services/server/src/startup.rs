@@ -53,6 +53,7 @@ pub fn install_metrics(service: &'static str, describe: impl FnOnce()) {
     match crate::metrics_http::install_recorder(service) {
         Ok(handle) => {
             ektp_election::describe_metrics();
+            crate::grpc_metrics::describe();
             describe();
             let _ = METRICS.set(handle);
         }

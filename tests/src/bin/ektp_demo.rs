@@ -81,6 +81,7 @@ async fn run(args: Args) -> Result<bool> {
         cards_per_hour: args.cards_per_hour,
         blanks: u64::from(args.residents) * 2,
         claim_batch: 4,
+        etcd_overrides: Vec::new(),
     };
     let mut cluster = Cluster::start(spec).await?;
     let addresses: Vec<String> = cluster.registry.iter().map(|n| n.address.clone()).collect();

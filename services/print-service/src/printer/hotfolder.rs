@@ -61,6 +61,7 @@ impl HotFolderPrinter {
                     return Ok(Recovery::Finished(match result.outcome {
                         Outcome::Printed => Attempt::Printed,
                         Outcome::Jammed => Attempt::Spoiled(result.detail),
+                        Outcome::Refused => Attempt::Refused(result.detail),
                     }));
                 }
                 TicketStatus::Unknown => return Ok(Recovery::NotPrinted),
@@ -82,8 +83,18 @@ impl Printer for HotFolderPrinter {
         "hotfolder"
     }
 
+    async fn fence(&self, epoch: u64) -> Result<(), PrinterError> {
+        let folder = self.folder.clone();
+        tokio::task::spawn_blocking(move || folder.fence(epoch))
+            .await
+            .map_err(|e| self.error(e))?
+            .map_err(|e| self.error(e))?;
+        Ok(())
+    }
+
     async fn print(&self, card: &CardJob) -> Result<Attempt, PrinterError> {
         let ticket = JobTicket {
+            epoch: card.epoch,
             job_id: card.job_id.clone(),
             card_serial: card.card_serial.clone(),
             nik: card.nik.clone(),
@@ -101,6 +112,10 @@ impl Printer for HotFolderPrinter {
     }
 
     async fn recover(&self, job_id: &str, card_serial: &str) -> Result<Recovery, PrinterError> {
-        self.wait_finished(job_id, card_serial).await
+        Ok(match self.wait_finished(job_id, card_serial).await? {
+            // Refused by the fence: it never printed.
+            Recovery::Finished(Attempt::Refused(_)) => Recovery::NotPrinted,
+            other => other,
+        })
     }
 }

@@ -10,6 +10,9 @@ use std::future::Future;
 /// One card to print.
 #[derive(Clone, Debug)]
 pub struct CardJob {
+    /// The print leader's epoch handing the card over; printers that fence
+    /// refuse cards from an epoch older than the newest leader's.
+    pub epoch: u64,
     pub job_id: String,
     pub card_serial: String,
     pub nik: String,
@@ -22,6 +25,8 @@ pub enum Attempt {
     Printed,
     /// The blank was spoiled (jam, print error).
     Spoiled(String),
+    /// The printer refused the card: a newer leader fenced it. No blank used.
+    Refused(String),
 }
 
 /// What a printer knows of a card after a failover or a lost answer.
@@ -49,6 +54,9 @@ pub trait Printer: Send + Sync + 'static {
     fn name(&self) -> &str;
     /// Driver kind (`sim`, `hotfolder`).
     fn driver(&self) -> &'static str;
+    /// Refuses, from now on, cards handed over by an epoch older than `epoch`.
+    /// A new leader fences the printer before it reconciles.
+    fn fence(&self, epoch: u64) -> impl Future<Output = Result<(), PrinterError>> + Send;
     /// Prints one card and waits for the outcome.
     fn print(&self, card: &CardJob) -> impl Future<Output = Result<Attempt, PrinterError>> + Send;
     /// Finds out what became of a card handed over earlier, possibly by
@@ -78,6 +86,13 @@ impl Printer for AnyPrinter {
         match self {
             AnyPrinter::Sim(p) => p.driver(),
             AnyPrinter::HotFolder(p) => p.driver(),
+        }
+    }
+
+    async fn fence(&self, epoch: u64) -> Result<(), PrinterError> {
+        match self {
+            AnyPrinter::Sim(p) => p.fence(epoch).await,
+            AnyPrinter::HotFolder(p) => p.fence(epoch).await,
         }
     }
 

@@ -50,6 +50,11 @@ impl Printer for SimPrinter {
         "sim"
     }
 
+    async fn fence(&self, _epoch: u64) -> Result<(), PrinterError> {
+        // The in-process printer lives and dies with its node: nothing older can reach it.
+        Ok(())
+    }
+
     async fn print(&self, card: &CardJob) -> Result<Attempt, PrinterError> {
         let key = (card.job_id.clone(), card.card_serial.clone());
         if let Some(done) = self.log.lock().ok().and_then(|log| log.get(&key).cloned()) {

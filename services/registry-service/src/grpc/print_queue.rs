@@ -93,7 +93,7 @@ impl PrintQueue for PrintQueueApi {
                     v.require(
                         outcome.is_some(),
                         "outcome",
-                        "must be PRINTED, SPOILED or NOT_PRINTED",
+                        "must be PRINTED, SPOILED, NOT_PRINTED or UNKNOWN",
                     );
                     v.require(
                         r.detail.chars().count() <= 500,

@@ -127,9 +127,19 @@ impl Registry for RegistryApi {
 
     async fn resolve_in_doubt_job(
         &self,
-        _: Request<ResolveInDoubtJobRequest>,
+        request: Request<ResolveInDoubtJobRequest>,
     ) -> Result<Response<PrintJob>, Status> {
-        Err(unimplemented("ResolveInDoubtJob"))
+        let writer = self.writer.clone();
+        self.forwarder
+            .write(
+                request,
+                |r| async move {
+                    let (job_id, note) = validate::resolve(&r)?;
+                    Ok(writer.resolve(job_id, r.printed, note).await?)
+                },
+                |ch, r| async move { RegistryClient::new(ch).resolve_in_doubt_job(r).await },
+            )
+            .await
     }
 
     async fn record_collection(

@@ -9,6 +9,7 @@
 mod authorize;
 mod queue;
 mod record;
+mod settle;
 
 use crate::error::{RegistryError, Result};
 use crate::etcd::{ETCD_TIMEOUT, get};
@@ -46,9 +47,10 @@ enum Command {
     Claim(PrintCall, u32, oneshot::Sender<Result<Vec<Claimed>>>),
     Complete(
         PrintCall,
-        queue::Completion,
+        settle::Completion,
         oneshot::Sender<Result<PrintJob>>,
     ),
+    Resolve(settle::Verdict, oneshot::Sender<Result<PrintJob>>),
 }
 
 /// Handle to the writer task.
@@ -123,7 +125,7 @@ impl Writer {
         outcome: PrintOutcome,
         detail: String,
     ) -> Result<PrintJob> {
-        let completion = queue::Completion {
+        let completion = settle::Completion {
             job_id,
             serial,
             outcome,
@@ -131,6 +133,23 @@ impl Writer {
         };
         self.ask(|reply| Command::Complete(call, completion, reply))
             .await
+    }
+}
+
+impl Writer {
+    /// Applies an operator's verdict on an IN_DOUBT job.
+    pub async fn resolve(
+        &self,
+        job_id: crate::ids::JobId,
+        printed: bool,
+        note: String,
+    ) -> Result<PrintJob> {
+        let verdict = settle::Verdict {
+            job_id,
+            printed,
+            note,
+        };
+        self.ask(|reply| Command::Resolve(verdict, reply)).await
     }
 }
 
@@ -172,6 +191,12 @@ impl Actor {
                 Command::Claim(call, max, reply) => {
                     let result = self
                         .with_ctx(|a, ctx| Box::pin(a.claim(ctx, call, max)))
+                        .await;
+                    let _ = reply.send(result);
+                }
+                Command::Resolve(verdict, reply) => {
+                    let result = self
+                        .with_ctx(|a, ctx| Box::pin(a.resolve(ctx, verdict)))
                         .await;
                     let _ = reply.send(result);
                 }

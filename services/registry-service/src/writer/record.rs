@@ -108,8 +108,11 @@ impl Actor {
         }
         let ttl = (self.config.request_retention + RETENTION_PERIOD).as_secs();
         let mut client = self.client.clone();
-        let lease =
-            bounded(client.lease_grant(i64::try_from(ttl).unwrap_or(i64::MAX), None)).await?;
+        let lease = bounded(
+            "lease",
+            client.lease_grant(i64::try_from(ttl).unwrap_or(i64::MAX), None),
+        )
+        .await?;
         *current = Some((lease.id(), Instant::now()));
         Ok(lease.id())
     }
