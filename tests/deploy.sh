@@ -52,8 +52,9 @@ ensure_tools() {
     mkdir -p "$(dirname "$VENV")"
     if ! python3 -m venv "$VENV" >/dev/null 2>&1; then
       rm -rf "$VENV"
-      apt_install python3-venv && python3 -m venv "$VENV" || {
-        echo "deploy: cannot create a Python venv (install python3-venv)" >&2; exit 1; }
+      if ! { apt_install python3-venv && python3 -m venv "$VENV"; }; then
+        echo "deploy: cannot create a Python venv (install python3-venv)" >&2; exit 1
+      fi
     fi
     # shellcheck disable=SC2086
     "$VENV/bin/pip" install --quiet --disable-pip-version-check $PINS >&2
@@ -478,7 +479,7 @@ compose_schema() {
 compose_refs() {
   known_env > "$WORK/known-env"
   "$PY" - deploy/compose "$WORK/known-env" <<'PY'
-import os, re, sys, yaml
+import glob, os, re, sys, yaml
 d, known_env_file = sys.argv[1], sys.argv[2]
 known_env = set(open(known_env_file).read().split())
 c = yaml.safe_load(open(os.path.join(d, "compose.yaml")))
@@ -549,6 +550,27 @@ for job in p["scrape_configs"]:
 need(scraped == set(metrics_targets), f"prometheus.yml: not scraped: {sorted(set(metrics_targets) - scraped)}")
 mounts = [v for v in svcs["prometheus"]["volumes"] if v.startswith("../prometheus/rules:")]
 need(mounts and any(rf.startswith(mounts[0].split(":")[1] + "/") for rf in p.get("rule_files", [])), "prometheus.yml rule_files must point into the mounted rules")
+# Grafana: the provisioning files compose mounts (from deploy/grafana) must
+# read dashboards from where compose mounts them and reach a compose service.
+g = svcs.get("grafana", {})
+binds = [v.split(":")[:2] for v in g.get("volumes", []) if v.startswith(".")]
+def sources(kind):
+    out = []
+    for src, dst in binds:
+        if dst.startswith(f"/etc/grafana/provisioning/{kind}"):
+            src = os.path.join(d, src)
+            out += sorted(glob.glob(os.path.join(src, "*.y*ml"))) if os.path.isdir(src) else [src]
+    return out
+need(sources("dashboards") and sources("datasources"), "grafana: no dashboard/datasource provisioning mounted")
+for f in sources("dashboards"):
+    for pr in (yaml.safe_load(open(f)) or {}).get("providers", []):
+        path = (pr.get("options") or {}).get("path", "")
+        need(any(os.path.isdir(os.path.join(d, src)) and path.rstrip("/") == dst.rstrip("/") for src, dst in binds),
+             f"{f}: provider path {path} is not where compose mounts a dashboards directory")
+for f in sources("datasources"):
+    for ds in (yaml.safe_load(open(f)) or {}).get("datasources", []):
+        host = re.sub(r"^\w+://", "", ds.get("url", "")).split(":")[0].split("/")[0]
+        need(host in svcs or "$" in ds.get("url", ""), f"{f}: datasource url {ds.get('url')} is not a compose service")
 for e in errors:
     print(e)
 sys.exit(1 if errors else 0)

@@ -8,6 +8,7 @@
 use metrics::{counter, describe_counter, describe_histogram, histogram};
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 use std::time::Instant;
 use tonic::codegen::http;
@@ -16,6 +17,30 @@ use tower::Layer;
 const STARTED: &str = "grpc_server_started_total";
 const HANDLED: &str = "grpc_server_handled_total";
 const HANDLING: &str = "grpc_server_handling_seconds";
+
+/// Requests being handled right now, across every server of the process.
+static IN_FLIGHT: AtomicUsize = AtomicUsize::new(0);
+
+/// How many requests are being handled right now.
+pub fn in_flight() -> usize {
+    IN_FLIGHT.load(Ordering::SeqCst)
+}
+
+/// Counts one request in flight until dropped (also when cancelled).
+struct InFlight;
+
+impl InFlight {
+    fn start() -> Self {
+        IN_FLIGHT.fetch_add(1, Ordering::SeqCst);
+        InFlight
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        IN_FLIGHT.fetch_sub(1, Ordering::SeqCst);
+    }
+}
 
 /// Describes the gRPC server metrics.
 pub fn describe() {
@@ -69,9 +94,11 @@ where
         counter!(STARTED, "grpc_type" => kind, "grpc_service" => service.clone(), "grpc_method" => method.clone())
             .increment(1);
         let started = Instant::now();
+        let guard = InFlight::start();
         let response = self.inner.call(request);
         Box::pin(async move {
             let result = response.await;
+            drop(guard);
             let code = match &result {
                 Ok(response) => code_name(response.headers()),
                 Err(_) => "Unavailable",

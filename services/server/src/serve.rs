@@ -36,8 +36,9 @@ pub fn base_router(
         .add_service(reflection_v1alpha))
 }
 
-/// Serves `router` on `listener` until `shutdown`; then runs `on_stop`,
-/// drains for at most `drain`, and resigns from the election.
+/// Serves `router` on `listener` until `shutdown`; then runs `on_stop`, stops
+/// accepting, waits (at most `drain`) for requests under way, resigns from the
+/// election, and gives open connections the rest of `drain` to close.
 pub async fn serve(
     router: NodeRouter,
     listener: TcpListener,
@@ -58,10 +59,19 @@ pub async fn serve(
     info!("stopping: draining in-flight requests");
     on_stop();
     let _ = stop_tx.send(());
-    if tokio::time::timeout(drain, &mut server).await.is_err() {
-        warn!("drain timed out; stopping anyway");
+    // Resign as soon as the requests under way are answered — not when every
+    // client connection has closed — so the backup takes over in milliseconds.
+    let deadline = tokio::time::Instant::now() + drain;
+    while crate::grpc_metrics::in_flight() > 0 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(2)).await;
     }
     election.resign().await;
-    info!("resigned; bye");
+    info!("resigned");
+    if tokio::time::timeout_at(deadline, &mut server)
+        .await
+        .is_err()
+    {
+        warn!("connections still open at the drain deadline; stopping anyway");
+    }
     Ok(())
 }
