@@ -154,3 +154,67 @@ async fn a_jammed_card_spoils_its_serial_and_prints_again_under_a_new_one() -> R
     );
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paused_printer_gets_no_cards_until_resumed_even_across_a_failover() -> Result {
+    let dir = tempfile::tempdir()?;
+    let mut cluster = Cluster::start(Spec::test(dir.path())?).await?;
+    let mut control = cluster.print_client(0).await?;
+    let paused = control
+        .pause_printer(PausePrinterRequest {
+            name: "printer-1".into(),
+        })
+        .await?
+        .into_inner();
+    assert!(paused.paused);
+    let unknown = control
+        .pause_printer(PausePrinterRequest {
+            name: "nope".into(),
+        })
+        .await
+        .expect_err("unknown printer");
+    assert_eq!(unknown.code(), tonic::Code::NotFound);
+
+    record_and_authorise(&cluster, 5).await?;
+    let registry = cluster.registry_client(0).await?;
+    // The leader sees the pause within one idle poll; give it several.
+    let old = cluster
+        .leader_index(ektp_tests::cluster::Service::Print)
+        .await
+        .ok_or("no print leader")?;
+    cluster.nodes_mut(ektp_tests::cluster::Service::Print)[old]
+        .proc
+        .kill();
+    cluster
+        .wait_new_leader(
+            ektp_tests::cluster::Service::Print,
+            old,
+            Duration::from_secs(15),
+        )
+        .await?;
+    let status = cluster
+        .print_client(1 - old)
+        .await?
+        .get_status(GetStatusRequest {})
+        .await?
+        .into_inner();
+    assert!(status.printers[0].paused, "the pause survives the failover");
+    let stats = registry
+        .clone()
+        .get_stats(GetStatsRequest {})
+        .await?
+        .into_inner();
+    assert_eq!(stats.printed, 0, "nothing printed while paused");
+    assert_eq!(stats.queued, 5);
+
+    let mut control = cluster.print_client(1 - old).await?;
+    let resumed = control
+        .resume_printer(ResumePrinterRequest {
+            name: "printer-1".into(),
+        })
+        .await?
+        .into_inner();
+    assert!(!resumed.paused);
+    wait_printed(&cluster, 5).await?;
+    Ok(())
+}

@@ -9,6 +9,7 @@ mod grpc;
 mod metrics;
 mod print_loop;
 pub mod printer;
+mod printer_state;
 mod registry_link;
 mod stock;
 
@@ -33,6 +34,7 @@ pub struct App {
     local_addr: SocketAddr,
     election: ElectionHandle,
     stock: stock::Stock,
+    printer_state: printer_state::PrinterState,
     printer: Arc<AnyPrinter>,
     link: Arc<registry_link::RegistryLink>,
 }
@@ -71,6 +73,8 @@ impl App {
                 margin: config.node.lease_margin(),
             },
         );
+        let printer_state =
+            printer_state::PrinterState::new(client.clone(), &prefix, &config.printer_name);
         let stock = stock::Stock::new(client, &prefix);
         let link = Arc::new(registry_link::RegistryLink::new(
             config.registry_endpoints.clone(),
@@ -81,6 +85,7 @@ impl App {
             local_addr,
             election,
             stock,
+            printer_state,
             printer,
             link,
         })
@@ -107,6 +112,7 @@ impl App {
         let print_loop = tokio::spawn(
             print_loop::PrintLoop {
                 printer: self.printer.clone(),
+                state: self.printer_state.clone(),
                 link: self.link.clone(),
                 stock: self.stock.clone(),
                 election: self.election.clone(),
@@ -121,6 +127,7 @@ impl App {
         let control = grpc::PrintControlApi {
             election: self.election.clone(),
             stock: self.stock.clone(),
+            printer_state: self.printer_state.clone(),
             board,
             link: self.link.clone(),
             printer: grpc::PrinterInfo {

@@ -7,8 +7,9 @@
 use crate::board::Board;
 use crate::metrics;
 use crate::printer::{Attempt, CardJob, Printer, Recovery};
+use crate::printer_state::PrinterState;
 use crate::registry_link::RegistryLink;
-use crate::stock::{Stock, StockError};
+use crate::stock::{StateError, Stock};
 use ektp_election::{ElectionHandle, Fence, Role};
 use ektp_proto::v1 as pb;
 use ektp_proto::v1::print_queue_client::PrintQueueClient;
@@ -47,6 +48,7 @@ enum Stop {
 /// The print loop of one node; it prints only while the node leads.
 pub struct PrintLoop<P: Printer> {
     pub printer: Arc<P>,
+    pub state: PrinterState,
     pub link: Arc<RegistryLink>,
     pub stock: Stock,
     pub election: ElectionHandle,
@@ -102,6 +104,10 @@ impl<P: Printer> PrintLoop<P> {
         self.reconcile(fence).await?;
         loop {
             self.still_leading(fence)?;
+            if self.state.paused().await.map_err(stock_stop)? {
+                idle(role, self.config.idle_poll).await;
+                continue;
+            }
             let (record, _) = self.stock.read().await.map_err(stock_stop)?;
             let empty = record.remaining == 0;
             self.board.set_out_of_blanks(empty);
@@ -167,7 +173,7 @@ impl<P: Printer> PrintLoop<P> {
         self.still_leading(fence)?;
         match self.stock.consume_one(fence).await {
             Ok(remaining) => metrics::blank_stock(remaining, remaining == 0),
-            Err(StockError::Empty) => {
+            Err(StateError::Empty) => {
                 return self
                     .complete(
                         fence,
@@ -364,9 +370,9 @@ fn proto_fence(fence: &Fence) -> pb::Fence {
     }
 }
 
-fn stock_stop(e: StockError) -> Stop {
+fn stock_stop(e: StateError) -> Stop {
     match e {
-        StockError::FenceLost => Stop::Stale,
+        StateError::FenceLost => Stop::Stale,
         other => Stop::Failed(other.to_string()),
     }
 }

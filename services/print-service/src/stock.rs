@@ -12,9 +12,9 @@ const ETCD_TIMEOUT: Duration = Duration::from_secs(3);
 /// How long AddBlankStock request ids are remembered.
 const REQUEST_RETENTION_SECS: i64 = 24 * 3600;
 
-/// Why a stock change failed.
+/// Why reading or changing print state in etcd failed.
 #[derive(Debug, thiserror::Error)]
-pub enum StockError {
+pub enum StateError {
     #[error("no blanks left")]
     Empty,
     #[error("the print leader's fence no longer holds")]
@@ -25,18 +25,29 @@ pub enum StockError {
     Corrupt(#[from] prost::DecodeError),
 }
 
-impl From<etcd_client::Error> for StockError {
+impl From<etcd_client::Error> for StateError {
     fn from(e: etcd_client::Error) -> Self {
-        StockError::Etcd(e.to_string())
+        StateError::Etcd(e.to_string())
     }
 }
 
-impl From<TxnError> for StockError {
+impl From<TxnError> for StateError {
     fn from(e: TxnError) -> Self {
         match e {
-            TxnError::FenceLost(_) => StockError::FenceLost,
+            TxnError::FenceLost(_) => StateError::FenceLost,
             TxnError::Etcd(e) => e.into(),
         }
+    }
+}
+
+/// Runs an etcd call with a timeout, timed as `op`.
+pub(crate) async fn bounded<T, E: Into<StateError>>(
+    op: &'static str,
+    call: impl std::future::Future<Output = Result<T, E>>,
+) -> Result<T, StateError> {
+    match tokio::time::timeout(ETCD_TIMEOUT, ektp_election::timed_etcd(op, call)).await {
+        Ok(result) => result.map_err(Into::into),
+        Err(_) => Err(StateError::Etcd("etcd request timed out".into())),
     }
 }
 
@@ -57,20 +68,10 @@ impl Stock {
         }
     }
 
-    async fn bounded<T, E: Into<StockError>>(
-        op: &'static str,
-        call: impl std::future::Future<Output = Result<T, E>>,
-    ) -> Result<T, StockError> {
-        match tokio::time::timeout(ETCD_TIMEOUT, ektp_election::timed_etcd(op, call)).await {
-            Ok(result) => result.map_err(Into::into),
-            Err(_) => Err(StockError::Etcd("etcd request timed out".into())),
-        }
-    }
-
     /// The record and its mod revision (0 when never written).
-    pub async fn read(&self) -> Result<(BlankStockRecord, i64), StockError> {
+    pub async fn read(&self) -> Result<(BlankStockRecord, i64), StateError> {
         let mut client = self.client.clone();
-        let response = Self::bounded("get", client.get(self.key.as_str(), None)).await?;
+        let response = bounded("get", client.get(self.key.as_str(), None)).await?;
         match response.kvs().first() {
             Some(kv) => Ok((BlankStockRecord::decode(kv.value())?, kv.mod_revision())),
             None => Ok((BlankStockRecord::default(), 0)),
@@ -83,8 +84,8 @@ impl Stock {
         &self,
         fence: &Fence,
         extra: impl Fn(FencedTxn) -> FencedTxn,
-        change: impl Fn(&mut BlankStockRecord) -> Result<(), StockError>,
-    ) -> Result<Option<BlankStockRecord>, StockError> {
+        change: impl Fn(&mut BlankStockRecord) -> Result<(), StateError>,
+    ) -> Result<Option<BlankStockRecord>, StateError> {
         for _ in 0..10 {
             let (mut record, revision) = self.read().await?;
             change(&mut record)?;
@@ -96,7 +97,7 @@ impl Stock {
                 ))
                 .op(TxnOp::put(self.key.as_str(), record.encode_to_vec(), None));
             let mut client = self.client.clone();
-            match Self::bounded("txn", txn.commit(&mut client)).await? {
+            match bounded("txn", txn.commit(&mut client)).await? {
                 TxnOutcome::Applied(_) => return Ok(Some(record)),
                 TxnOutcome::ConditionFailed => continue,
             }
@@ -105,14 +106,14 @@ impl Stock {
     }
 
     /// Takes one blank for a print attempt.
-    pub async fn consume_one(&self, fence: &Fence) -> Result<u64, StockError> {
+    pub async fn consume_one(&self, fence: &Fence) -> Result<u64, StateError> {
         let record = self
             .update(
                 fence,
                 |t| t,
                 |r| {
                     if r.remaining == 0 {
-                        return Err(StockError::Empty);
+                        return Err(StateError::Empty);
                     }
                     r.remaining -= 1;
                     r.consumed_total += 1;
@@ -122,7 +123,7 @@ impl Stock {
             .await?;
         record
             .map(|r| r.remaining)
-            .ok_or_else(|| StockError::Etcd("stock kept changing; retry".into()))
+            .ok_or_else(|| StateError::Etcd("stock kept changing; retry".into()))
     }
 
     /// Adds a delivery of blanks, once per `request_id` (empty: no dedup).
@@ -131,7 +132,7 @@ impl Stock {
         fence: &Fence,
         count: u64,
         request_id: &str,
-    ) -> Result<u64, StockError> {
+    ) -> Result<u64, StateError> {
         let request_key = format!("{}{request_id}", self.requests);
         if !request_id.is_empty() && self.seen(&request_key).await? {
             return Ok(self.read().await?.0.remaining);
@@ -141,7 +142,7 @@ impl Stock {
         } else {
             let mut client = self.client.clone();
             Some(
-                Self::bounded("lease", client.lease_grant(REQUEST_RETENTION_SECS, None))
+                bounded("lease", client.lease_grant(REQUEST_RETENTION_SECS, None))
                     .await?
                     .id(),
             )
@@ -176,13 +177,13 @@ impl Stock {
             None if !request_id.is_empty() && self.seen(&request_key).await? => {
                 Ok(self.read().await?.0.remaining)
             }
-            None => Err(StockError::Etcd("stock kept changing; retry".into())),
+            None => Err(StateError::Etcd("stock kept changing; retry".into())),
         }
     }
 
-    async fn seen(&self, request_key: &str) -> Result<bool, StockError> {
+    async fn seen(&self, request_key: &str) -> Result<bool, StateError> {
         let mut client = self.client.clone();
-        let response = Self::bounded("get", client.get(request_key, None)).await?;
+        let response = bounded("get", client.get(request_key, None)).await?;
         Ok(!response.kvs().is_empty())
     }
 }

@@ -2,8 +2,9 @@
 //! run on the leader (a follower forwards them).
 
 use crate::board::Board;
+use crate::printer_state::PrinterState;
 use crate::registry_link::RegistryLink;
-use crate::stock::{Stock, StockError};
+use crate::stock::{StateError, Stock};
 use ektp_election::{ElectionHandle, Role};
 use ektp_proto::v1 as pb;
 use ektp_proto::v1::print_control_client::PrintControlClient;
@@ -25,16 +26,17 @@ pub struct PrinterInfo {
 pub struct PrintControlApi {
     pub election: ElectionHandle,
     pub stock: Stock,
+    pub printer_state: PrinterState,
     pub board: Arc<Board>,
     pub link: Arc<RegistryLink>,
     pub printer: PrinterInfo,
     pub forwarder: Forwarder,
 }
 
-fn stock_status(e: StockError) -> Status {
+fn stock_status(e: StateError) -> Status {
     match e {
-        StockError::FenceLost => not_leader(None),
-        StockError::Empty => Status::failed_precondition("no blanks left"),
+        StateError::FenceLost => not_leader(None),
+        StateError::Empty => Status::failed_precondition("no blanks left"),
         other => {
             error!(error = %other, "blank stock update failed");
             Status::unavailable("blank stock unavailable; retry")
@@ -73,7 +75,7 @@ impl PrintControl for PrintControlApi {
             printers: vec![pb::PrinterStatus {
                 name: self.printer.name.clone(),
                 driver: self.printer.driver.to_owned(),
-                paused: false,
+                paused: self.printer_state.paused().await.map_err(stock_status)?,
                 printed: self.board.printed(),
             }],
             blank_stock: stock.remaining,
@@ -135,17 +137,71 @@ impl PrintControl for PrintControlApi {
 
     async fn pause_printer(
         &self,
-        _: Request<pb::PausePrinterRequest>,
+        request: Request<pb::PausePrinterRequest>,
     ) -> Result<Response<pb::PrinterStatus>, Status> {
-        Err(Status::unimplemented("PausePrinter is not implemented yet"))
+        let name = request.get_ref().name.clone();
+        self.set_paused(request, name, true, |ch, r| async move {
+            PrintControlClient::new(ch).pause_printer(r).await
+        })
+        .await
     }
 
     async fn resume_printer(
         &self,
-        _: Request<pb::ResumePrinterRequest>,
+        request: Request<pb::ResumePrinterRequest>,
     ) -> Result<Response<pb::PrinterStatus>, Status> {
-        Err(Status::unimplemented(
-            "ResumePrinter is not implemented yet",
-        ))
+        let name = request.get_ref().name.clone();
+        self.set_paused(request, name, false, |ch, r| async move {
+            PrintControlClient::new(ch).resume_printer(r).await
+        })
+        .await
+    }
+}
+
+impl PrintControlApi {
+    /// Pauses or resumes the named printer on the leader (a follower forwards).
+    async fn set_paused<T, F, Fut>(
+        &self,
+        request: Request<T>,
+        name: String,
+        paused: bool,
+        remote: F,
+    ) -> Result<Response<pb::PrinterStatus>, Status>
+    where
+        F: FnOnce(tonic::transport::Channel, Request<T>) -> Fut,
+        Fut: std::future::Future<Output = Result<Response<pb::PrinterStatus>, Status>>,
+    {
+        let mut v = Violations::new();
+        v.require(!name.is_empty(), "name", "a printer name is required");
+        v.into_result()?;
+        if name != self.printer.name {
+            return Err(Status::not_found(format!("no printer named {name:?} here")));
+        }
+        let state = self.printer_state.clone();
+        let election = self.election.clone();
+        let status = pb::PrinterStatus {
+            name,
+            driver: self.printer.driver.to_owned(),
+            paused,
+            printed: self.board.printed(),
+        };
+        self.forwarder
+            .write(
+                request,
+                |_| async move {
+                    let fence = election
+                        .role()
+                        .fence()
+                        .cloned()
+                        .ok_or_else(|| not_leader(None))?;
+                    state
+                        .set_paused(&fence, paused)
+                        .await
+                        .map_err(stock_status)?;
+                    Ok(status)
+                },
+                remote,
+            )
+            .await
     }
 }
