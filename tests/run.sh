@@ -1,12 +1,17 @@
 #!/usr/bin/env bash
-# Runs every test in the workspace: installs what is missing (protoc, etcd),
-# builds the service binaries the cross-service tests start, then runs the
-# unit, property, end-to-end and failover tests.
+# Runs every test: installs what is missing (protoc, etcd, promtool, the
+# Python validators), validates the deploy manifests and the observability
+# config offline, builds the service binaries the cross-service tests start,
+# then runs the unit, property, end-to-end, failover and chaos tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source deploy/local/prereqs.sh
 ektp_install_prereqs
 
+echo "== deploy manifests" >&2
+bash tests/deploy.sh
+echo "== dashboards and alert rules" >&2
+bash tests/observability.sh
 echo "== build" >&2
 cargo build --workspace --bins --locked
 echo "== test" >&2
