@@ -69,7 +69,9 @@ fn names_used(text: &str) -> BTreeSet<String> {
 fn series_names(scrape: &str) -> BTreeSet<String> {
     scrape
         .lines()
-        .filter(|l| !l.starts_with('#') && !l.is_empty() && !l.starts_with("HTTP") && !l.contains(": "))
+        .filter(|l| {
+            !l.starts_with('#') && !l.is_empty() && !l.starts_with("HTTP") && !l.contains(": ")
+        })
         .filter_map(|l| l.split(['{', ' ']).next().map(str::to_owned))
         .collect()
 }
@@ -78,22 +80,44 @@ fn series_names(scrape: &str) -> BTreeSet<String> {
 async fn the_metric_catalogue_is_exported_moves_and_covers_the_dashboards_and_alerts() -> Result {
     let dir = tempfile::tempdir()?;
     let mut cluster = Cluster::start(Spec::test(dir.path())?).await?;
-    let clients = lazy_clients(&cluster.registry.iter().map(|n| n.address.clone()).collect::<Vec<_>>())?;
+    let clients = lazy_clients(
+        &cluster
+            .registry
+            .iter()
+            .map(|n| n.address.clone())
+            .collect::<Vec<_>>(),
+    )?;
     record_and_authorise(&clients, 0..10).await?;
     wait_printed(&clients, 10, Duration::from_secs(60)).await?;
 
-    let registry_leader = cluster.wait_leader(Service::Registry, Duration::from_secs(5)).await?;
+    let registry_leader = cluster
+        .wait_leader(Service::Registry, Duration::from_secs(5))
+        .await?;
     let registry_port = cluster.registry[registry_leader].metrics_port;
-    until("the registry gauges to show 10 printed", Duration::from_secs(20), || async {
-        let text = scrape(registry_port).await.ok()?;
-        (sample(&text, "ektp_registry_totals{kind=\"printed\"}")? == 10.0).then_some(())
-    })
+    until(
+        "the registry gauges to show 10 printed",
+        Duration::from_secs(20),
+        || async {
+            let text = scrape(registry_port).await.ok()?;
+            (sample(&text, "ektp_registry_totals{kind=\"printed\"}")? == 10.0).then_some(())
+        },
+    )
     .await?;
-    let print_leader = cluster.wait_leader(Service::Print, Duration::from_secs(5)).await?;
+    let print_leader = cluster
+        .wait_leader(Service::Print, Duration::from_secs(5))
+        .await?;
     let print_port = cluster.print[print_leader].metrics_port;
-    until("the print leader's queue gauges", Duration::from_secs(20), || async {
-        scrape(print_port).await.ok()?.contains("ektp_print_queue_depth ").then_some(())
-    })
+    until(
+        "the print leader's queue gauges",
+        Duration::from_secs(20),
+        || async {
+            scrape(print_port)
+                .await
+                .ok()?
+                .contains("ektp_print_queue_depth ")
+                .then_some(())
+        },
+    )
     .await?;
 
     let mut exported = BTreeSet::new();
@@ -103,50 +127,108 @@ async fn the_metric_catalogue_is_exported_moves_and_covers_the_dashboards_and_al
     let registry_scrape = scrape(registry_port).await?;
     let print_scrape = scrape(print_port).await?;
     for (name, kind, service) in CATALOGUE {
-        let text = if *service == Service::Print { &print_scrape } else { &registry_scrape };
-        assert!(has_type(text, name, kind), "{name} ({kind}) missing from the {service:?} leader");
+        let text = if *service == Service::Print {
+            &print_scrape
+        } else {
+            &registry_scrape
+        };
+        assert!(
+            has_type(text, name, kind),
+            "{name} ({kind}) missing from the {service:?} leader"
+        );
     }
     for (name, kind) in COMMON {
-        assert!(has_type(&registry_scrape, name, kind), "{name} ({kind}) missing from the registry");
-        assert!(has_type(&print_scrape, name, kind), "{name} ({kind}) missing from the print leader");
+        assert!(
+            has_type(&registry_scrape, name, kind),
+            "{name} ({kind}) missing from the registry"
+        );
+        assert!(
+            has_type(&print_scrape, name, kind),
+            "{name} ({kind}) missing from the print leader"
+        );
     }
     for line in registry_scrape.lines().chain(print_scrape.lines()) {
-        assert!(!line.contains("nik=") && !line.contains("serial="), "unbounded label: {line}");
+        assert!(
+            !line.contains("nik=") && !line.contains("serial="),
+            "unbounded label: {line}"
+        );
     }
     assert_eq!(sample(&registry_scrape, "ektp_registry_backlog"), Some(0.0));
-    assert_eq!(sample(&registry_scrape, "ektp_registry_residents{status=\"printed\"}"), Some(10.0));
-    assert_eq!(sample(&print_scrape, "ektp_print_cards_printed_total{printer=\"printer-1\"}"), Some(10.0));
+    assert_eq!(
+        sample(
+            &registry_scrape,
+            "ektp_registry_residents{status=\"printed\"}"
+        ),
+        Some(10.0)
+    );
+    assert_eq!(
+        sample(
+            &print_scrape,
+            "ektp_print_cards_printed_total{printer=\"printer-1\"}"
+        ),
+        Some(10.0)
+    );
 
     // Every metric the dashboard and the alert rules use is exported.
     let mut used = BTreeSet::new();
-    for path in ["deploy/grafana/dashboards/ektp-overview.json", "deploy/prometheus/rules/ektp-alerts.yml"] {
-        let text = std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(path))?;
+    for path in [
+        "deploy/grafana/dashboards/ektp-overview.json",
+        "deploy/prometheus/rules/ektp-alerts.yml",
+    ] {
+        let text = std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("..")
+                .join(path),
+        )?;
         used.extend(names_used(&text));
     }
     assert!(used.len() > 10, "too few metric names found: {used:?}");
     let missing: Vec<_> = used.iter().filter(|n| !exported.contains(*n)).collect();
-    assert!(missing.is_empty(), "used by dashboards or alerts but not exported: {missing:?}");
+    assert!(
+        missing.is_empty(),
+        "used by dashboards or alerts but not exported: {missing:?}"
+    );
 
     // Cards printing moves the counters; leadership moving moves the leader metrics.
     record_and_authorise(&clients, 10..15).await?;
     wait_printed(&clients, 15, Duration::from_secs(60)).await?;
-    let old_epoch = sample(&print_scrape, "ektp_leader_epoch{service=\"print\"}").ok_or("no epoch")?;
+    let old_epoch =
+        sample(&print_scrape, "ektp_leader_epoch{service=\"print\"}").ok_or("no epoch")?;
     cluster.nodes_mut(Service::Print)[print_leader].proc.kill();
-    let new = cluster.wait_new_leader(Service::Print, print_leader, Duration::from_secs(15)).await?;
+    let new = cluster
+        .wait_new_leader(Service::Print, print_leader, Duration::from_secs(15))
+        .await?;
     let new_port = cluster.print[new].metrics_port;
-    let text = until("the new print leader's metrics", Duration::from_secs(15), || async {
-        let text = scrape(new_port).await.ok()?;
-        (sample(&text, "ektp_leader_is_leader{service=\"print\"}")? == 1.0).then_some(text)
-    })
+    let text = until(
+        "the new print leader's metrics",
+        Duration::from_secs(15),
+        || async {
+            let text = scrape(new_port).await.ok()?;
+            (sample(&text, "ektp_leader_is_leader{service=\"print\"}")? == 1.0).then_some(text)
+        },
+    )
     .await?;
     assert!(sample(&text, "ektp_leader_epoch{service=\"print\"}").unwrap_or(0.0) > old_epoch);
-    assert!(sample(&text, "ektp_leader_transitions_total{service=\"print\"}").unwrap_or(0.0) >= 1.0);
-    until("the registry totals to count 15 printed", Duration::from_secs(20), || async {
-        let text = scrape(registry_port).await.ok()?;
-        (sample(&text, "ektp_registry_totals{kind=\"printed\"}")? == 15.0).then_some(())
-    })
+    assert!(
+        sample(&text, "ektp_leader_transitions_total{service=\"print\"}").unwrap_or(0.0) >= 1.0
+    );
+    until(
+        "the registry totals to count 15 printed",
+        Duration::from_secs(20),
+        || async {
+            let text = scrape(registry_port).await.ok()?;
+            (sample(&text, "ektp_registry_totals{kind=\"printed\"}")? == 15.0).then_some(())
+        },
+    )
     .await?;
-    let followers_backlog = sample(&scrape(cluster.registry[1 - registry_leader].metrics_port).await?, "ektp_registry_backlog");
-    assert_eq!(followers_backlog.unwrap_or(0.0), 0.0, "followers report 0 for cluster-wide gauges");
+    let followers_backlog = sample(
+        &scrape(cluster.registry[1 - registry_leader].metrics_port).await?,
+        "ektp_registry_backlog",
+    );
+    assert_eq!(
+        followers_backlog.unwrap_or(0.0),
+        0.0,
+        "followers report 0 for cluster-wide gauges"
+    );
     Ok(())
 }

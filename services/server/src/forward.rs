@@ -108,7 +108,12 @@ impl Forwarder {
                 remote(channel, forwarded).await.map_err(|status| {
                     // Transport failures mean the leader moved or died: tell the
                     // caller to retry rather than leak a connection error.
-                    if status.code() == Code::Unavailable && leader_address_of(&status).is_none() {
+                    // (Answers the leader itself sent carry no source and pass through.)
+                    let transport = std::error::Error::source(&status).is_some();
+                    if transport
+                        && status.code() == Code::Unavailable
+                        && leader_address_of(&status).is_none()
+                    {
                         not_leader(leader.as_deref())
                     } else {
                         status

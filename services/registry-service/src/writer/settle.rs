@@ -32,7 +32,8 @@ pub struct Verdict {
 
 /// What becomes of a card.
 enum Settle {
-    Printed,
+    /// Printed; with an operator's note when an operator said so.
+    Printed(Option<String>),
     Spoiled(String),
     Void(String),
     InDoubt(String),
@@ -62,7 +63,7 @@ impl Actor {
             };
         }
         let settle = match done.outcome {
-            PrintOutcome::Printed => Settle::Printed,
+            PrintOutcome::Printed => Settle::Printed(None),
             PrintOutcome::Spoiled => Settle::Spoiled(done.detail),
             PrintOutcome::NotPrinted => Settle::Void(done.detail),
             PrintOutcome::Unknown => Settle::InDoubt(done.detail),
@@ -99,21 +100,20 @@ impl Actor {
             .ok_or_else(|| RegistryError::Internal("in-doubt job without a serial".into()))?;
         let (job, card) = self.job_and_card(verdict.job_id, &serial).await?;
         let settle = if verdict.printed {
-            Settle::Printed
+            Settle::Printed(Some(format!(
+                "resolved as printed by an operator: {}",
+                verdict.note
+            )))
         } else {
             Settle::Void(format!("resolved by an operator: {}", verdict.note))
         };
         let mut stats = state.stats;
         // An operator's verdict needs only this registry's fence: the print
         // leader no longer holds anything of this job.
-        let (txn, mut settled) = self
+        let (txn, settled) = self
             .settle(FencedTxn::new([&fence]), job, card, settle, 0, &mut stats)
             .await?;
-        if verdict.printed {
-            settled.last_error = format!("resolved as printed by an operator: {}", verdict.note);
-        }
-        self.commit_expected(txn.op(put(&self.keys.job(verdict.job_id), &settled)))
-            .await?;
+        self.commit_expected(txn).await?;
         state.stats = stats;
         Ok(settled)
     }
@@ -176,7 +176,10 @@ impl Actor {
             TxnOp::put(self.keys.queued(id), job.nik.as_str(), None)
         };
         match settle {
-            Settle::Printed => {
+            Settle::Printed(note) => {
+                if let Some(note) = note {
+                    job.last_error = note;
+                }
                 let serial = serial.to_string();
                 txn = self
                     .update_resident(txn, &job.nik, |resident| {

@@ -1,0 +1,246 @@
+//! The PrintQueue contract, driven by the test as the print leader (it wins
+//! the real print election): claims allocate serials FIFO, completions are
+//! idempotent, a stale epoch is refused with STALE_EPOCH, and a card nobody
+//! can account for becomes IN_DOUBT until an operator resolves it.
+
+use ektp_election::{ElectionConfig, ElectionHandle, Fence};
+use ektp_proto::v1::print_queue_client::PrintQueueClient;
+use ektp_proto::v1::*;
+use ektp_tests::cluster::{Cluster, Spec};
+use ektp_tests::probe::record_and_authorise;
+use ektp_tests::residents::resident;
+use ektp_tests::retry::lazy_clients;
+use ektp_tests::wait::until;
+use std::time::Duration;
+use tonic::Code;
+use tonic_types::StatusExt;
+
+type Result = ektp_tests::Result<()>;
+
+async fn lead_print(cluster: &Cluster) -> ektp_tests::Result<(ElectionHandle, Fence)> {
+    let election = ektp_election::spawn(
+        cluster.etcd.client().await?,
+        ElectionConfig {
+            service: "print-queue-test",
+            name: format!("/ektp/{}/print/leader", cluster.office),
+            address: "http://127.0.0.1:1".into(),
+            ttl: Duration::from_secs(2),
+            keepalive: Duration::from_millis(600),
+            margin: Duration::from_millis(400),
+        },
+    );
+    let mut role = election.subscribe();
+    let fence = until("the test to lead printing", Duration::from_secs(10), || {
+        let fence = role.borrow_and_update().fence().cloned();
+        async move { fence }
+    })
+    .await?;
+    Ok((election, fence))
+}
+
+fn proto(fence: &Fence) -> Option<ektp_proto::v1::Fence> {
+    Some(ektp_proto::v1::Fence {
+        leader_key: fence.key.clone(),
+        epoch: fence.epoch.0,
+    })
+}
+
+fn complete(fence: &Fence, job: &PrintJob, outcome: PrintOutcome) -> CompleteJobRequest {
+    CompleteJobRequest {
+        fence: proto(fence),
+        job_id: job.job_id.clone(),
+        card_serial: job.card_serial.clone(),
+        outcome: outcome as i32,
+        detail: "test".into(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn claims_completions_in_doubt_cards_and_stale_epochs_follow_the_contract() -> Result {
+    let dir = tempfile::tempdir()?;
+    let cluster = Cluster::start(Spec::registry_only(dir.path())?).await?;
+    let clients = lazy_clients(
+        &cluster
+            .registry
+            .iter()
+            .map(|n| n.address.clone())
+            .collect::<Vec<_>>(),
+    )?;
+    record_and_authorise(&clients, 0..3).await?;
+    let (election, fence) = lead_print(&cluster).await?;
+    let mut queue = PrintQueueClient::new(cluster.registry[1].channel().await?);
+    let mut registry = clients[0].clone();
+
+    let claimed = queue
+        .claim_jobs(ClaimJobsRequest {
+            fence: proto(&fence),
+            max_jobs: 2,
+            printer: "printer-1".into(),
+        })
+        .await?
+        .into_inner()
+        .jobs;
+    assert_eq!(claimed.len(), 2);
+    let jobs: Vec<PrintJob> = claimed.into_iter().filter_map(|c| c.job).collect();
+    assert_eq!(jobs[0].nik, resident(0).nik, "FIFO");
+    assert!(
+        jobs.iter()
+            .all(|j| j.state() == PrintJobState::Printing && j.claim_epoch == fence.epoch.0)
+    );
+    assert_ne!(jobs[0].card_serial, jobs[1].card_serial);
+
+    // Printed, and a retried completion gets the same answer.
+    let done = queue
+        .complete_job(complete(&fence, &jobs[0], PrintOutcome::Printed))
+        .await?
+        .into_inner();
+    assert_eq!(done.state(), PrintJobState::Printed);
+    let again = queue
+        .complete_job(complete(&fence, &jobs[0], PrintOutcome::Printed))
+        .await?
+        .into_inner();
+    assert_eq!(again.state(), PrintJobState::Printed);
+    let wrong = queue
+        .complete_job(complete(&fence, &jobs[0], PrintOutcome::Spoiled))
+        .await
+        .expect_err("settled");
+    assert_eq!(wrong.code(), Code::FailedPrecondition);
+
+    // The printer cannot tell: IN_DOUBT, listed and counted, until resolved.
+    let doubt = queue
+        .complete_job(complete(&fence, &jobs[1], PrintOutcome::Unknown))
+        .await?
+        .into_inner();
+    assert_eq!(doubt.state(), PrintJobState::InDoubt);
+    let listed = registry
+        .list_print_jobs(ListPrintJobsRequest {
+            state: PrintJobState::InDoubt as i32,
+            page_size: 10,
+            page_token: String::new(),
+        })
+        .await?
+        .into_inner()
+        .jobs;
+    assert_eq!(listed.len(), 1);
+    assert_eq!(
+        registry
+            .get_stats(GetStatsRequest {})
+            .await?
+            .into_inner()
+            .in_doubt,
+        1
+    );
+    let empty_note = registry
+        .resolve_in_doubt_job(ResolveInDoubtJobRequest {
+            job_id: doubt.job_id.clone(),
+            printed: false,
+            note: String::new(),
+        })
+        .await
+        .expect_err("a note is required");
+    assert_eq!(empty_note.code(), Code::InvalidArgument);
+    let requeued = registry
+        .resolve_in_doubt_job(ResolveInDoubtJobRequest {
+            job_id: doubt.job_id.clone(),
+            printed: false,
+            note: "no card in the output tray".into(),
+        })
+        .await?
+        .into_inner();
+    assert_eq!(requeued.state(), PrintJobState::Queued);
+    assert_eq!(
+        registry
+            .get_stats(GetStatsRequest {})
+            .await?
+            .into_inner()
+            .in_doubt,
+        0
+    );
+
+    // Claimed again under a new serial; this time the operator finds it printed.
+    let reclaimed = queue
+        .claim_jobs(ClaimJobsRequest {
+            fence: proto(&fence),
+            max_jobs: 1,
+            printer: "printer-1".into(),
+        })
+        .await?
+        .into_inner()
+        .jobs;
+    let job = reclaimed
+        .into_iter()
+        .find_map(|c| c.job)
+        .ok_or("nothing reclaimed")?;
+    assert_eq!(job.job_id, doubt.job_id, "a re-queued job keeps its place");
+    assert_ne!(
+        job.card_serial, doubt.card_serial,
+        "a voided serial is never reused"
+    );
+    queue
+        .complete_job(complete(&fence, &job, PrintOutcome::Unknown))
+        .await?;
+    let resolved = registry
+        .resolve_in_doubt_job(ResolveInDoubtJobRequest {
+            job_id: job.job_id.clone(),
+            printed: true,
+            note: "card found in the tray".into(),
+        })
+        .await?
+        .into_inner();
+    assert_eq!(resolved.state(), PrintJobState::Printed);
+    let person = registry
+        .get_resident(GetResidentRequest {
+            nik: job.nik.clone(),
+        })
+        .await?
+        .into_inner();
+    assert_eq!(person.active_card_serial, job.card_serial);
+
+    // A new print leader makes the old fence stale.
+    let stale_claim = queue
+        .claim_jobs(ClaimJobsRequest {
+            fence: proto(&fence),
+            max_jobs: 1,
+            printer: "printer-1".into(),
+        })
+        .await?
+        .into_inner()
+        .jobs;
+    let stale_job = stale_claim
+        .into_iter()
+        .find_map(|c| c.job)
+        .ok_or("nothing claimed")?;
+    election.resign().await;
+    let (_successor, new_fence) = lead_print(&cluster).await?;
+    assert!(new_fence.epoch > fence.epoch);
+    let refused = queue
+        .complete_job(complete(&fence, &stale_job, PrintOutcome::Printed))
+        .await
+        .expect_err("stale");
+    assert_eq!(refused.code(), Code::FailedPrecondition);
+    assert_eq!(
+        refused.get_details_error_info().map(|i| i.reason),
+        Some("STALE_EPOCH".into())
+    );
+    let current = registry
+        .get_print_job(GetPrintJobRequest {
+            job_id: stale_job.job_id.clone(),
+        })
+        .await?
+        .into_inner();
+    assert_eq!(
+        current.state(),
+        PrintJobState::Printing,
+        "nothing changed by the stale completion"
+    );
+    let settled = queue
+        .complete_job(complete(&new_fence, &stale_job, PrintOutcome::NotPrinted))
+        .await?
+        .into_inner();
+    assert_eq!(
+        settled.state(),
+        PrintJobState::Queued,
+        "the new leader settles the old epoch's card"
+    );
+    Ok(())
+}
