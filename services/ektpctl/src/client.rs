@@ -1,0 +1,200 @@
+//! Calling a service's replicas the way a well-behaved client does: the first
+//! endpoint that answers wins; on UNAVAILABLE (or no answer in time) the same
+//! request is retried — first at the leader a `NOT_LEADER` answer names, then
+//! at the next endpoint — with backoff, until the command's deadline.
+
+use crate::error::CliError;
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::future::Future;
+use std::time::Duration;
+use tokio::time::Instant;
+use tonic::transport::{Channel, Endpoint};
+use tonic::{Code, Response, Status};
+use tonic_types::StatusExt;
+
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+const FIRST_BACKOFF: Duration = Duration::from_millis(50);
+const MAX_BACKOFF: Duration = Duration::from_secs(1);
+const NOT_LEADER: &str = "NOT_LEADER";
+const LEADER_METADATA_KEY: &str = "leader";
+
+/// The replicas of one service.
+pub struct Replicas {
+    service: &'static str,
+    endpoints: Vec<String>,
+    channels: HashMap<String, Channel>,
+    /// Tried first: the last endpoint that answered, or a leader hint.
+    preferred: Option<String>,
+    timeout: Duration,
+}
+
+impl Replicas {
+    /// Replicas at `endpoints` (URLs); a call with its retries ends after `timeout`.
+    pub fn new(
+        service: &'static str,
+        endpoints: &[String],
+        timeout: Duration,
+    ) -> Result<Self, CliError> {
+        let endpoints: Vec<String> = endpoints
+            .iter()
+            .map(|e| e.trim().to_owned())
+            .filter(|e| !e.is_empty())
+            .collect();
+        if endpoints.is_empty() {
+            return Err(CliError::Usage(format!("no {service} endpoint given")));
+        }
+        for e in &endpoints {
+            Endpoint::from_shared(e.clone())
+                .map_err(|err| CliError::Usage(format!("bad {service} endpoint {e:?}: {err}")))?;
+        }
+        Ok(Self {
+            service,
+            endpoints,
+            channels: HashMap::new(),
+            preferred: None,
+            timeout,
+        })
+    }
+
+    /// A lazily connecting channel to `url` (cached).
+    fn channel(&mut self, url: &str) -> Option<Channel> {
+        if let Some(channel) = self.channels.get(url) {
+            return Some(channel.clone());
+        }
+        let channel = Endpoint::from_shared(url.to_owned())
+            .ok()?
+            .connect_timeout(CONNECT_TIMEOUT)
+            .connect_lazy();
+        self.channels.insert(url.to_owned(), channel.clone());
+        Some(channel)
+    }
+
+    fn candidates(&self) -> Vec<String> {
+        let mut list: Vec<String> = self.preferred.iter().cloned().collect();
+        for e in &self.endpoints {
+            if !list.contains(e) {
+                list.push(e.clone());
+            }
+        }
+        list
+    }
+
+    /// How long one attempt may take before the next endpoint is tried.
+    fn attempt_timeout(&self) -> Duration {
+        (self.timeout / 2).max(Duration::from_secs(1))
+    }
+
+    /// Calls `call` (which must send the same request every time) until an
+    /// endpoint answers other than UNAVAILABLE, or the deadline passes.
+    pub async fn call<R, F, Fut>(&mut self, call: F) -> Result<R, Status>
+    where
+        F: Fn(Channel) -> Fut,
+        Fut: Future<Output = Result<Response<R>, Status>>,
+    {
+        let deadline = Instant::now() + self.timeout;
+        let mut backoff = FIRST_BACKOFF;
+        let mut last: Option<(String, Status)> = None;
+        loop {
+            let mut queue: VecDeque<String> = self.candidates().into();
+            let mut tried = HashSet::new();
+            while let Some(endpoint) = queue.pop_front() {
+                if !tried.insert(endpoint.clone()) {
+                    continue;
+                }
+                let Some(channel) = self.channel(&endpoint) else {
+                    continue;
+                };
+                let remaining = deadline.saturating_duration_since(Instant::now());
+                if remaining.is_zero() {
+                    return Err(self.exhausted(last));
+                }
+                let limit = remaining.min(self.attempt_timeout());
+                match tokio::time::timeout(limit, call(channel)).await {
+                    Ok(Ok(response)) => {
+                        self.preferred = Some(endpoint);
+                        return Ok(response.into_inner());
+                    }
+                    Ok(Err(status)) if status.code() == Code::Unavailable => {
+                        if let Some(leader) = leader_hint(&status) {
+                            if !tried.contains(&leader) {
+                                queue.push_front(leader.clone());
+                            }
+                            self.preferred = Some(leader);
+                        }
+                        last = Some((endpoint, status));
+                    }
+                    Ok(Err(status)) => return Err(status),
+                    Err(_) => {
+                        let status = Status::deadline_exceeded(format!(
+                            "no answer within {} ms",
+                            limit.as_millis()
+                        ));
+                        last = Some((endpoint, status));
+                    }
+                }
+            }
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            if remaining.is_zero() {
+                return Err(self.exhausted(last));
+            }
+            tokio::time::sleep(backoff.min(remaining)).await;
+            backoff = (backoff * 2).min(MAX_BACKOFF);
+        }
+    }
+
+    /// One attempt at every configured endpoint (not only the first that
+    /// answers), in order: each endpoint with its answer.
+    pub async fn call_each<R, F, Fut>(&mut self, call: F) -> Vec<(String, Result<R, Status>)>
+    where
+        F: Fn(Channel) -> Fut,
+        Fut: Future<Output = Result<Response<R>, Status>>,
+    {
+        let mut answers = Vec::new();
+        for endpoint in self.endpoints.clone() {
+            let answer = match self.channel(&endpoint) {
+                None => Err(Status::invalid_argument("bad endpoint")),
+                Some(channel) => {
+                    match tokio::time::timeout(self.attempt_timeout(), call(channel)).await {
+                        Ok(result) => result.map(Response::into_inner),
+                        Err(_) => Err(Status::deadline_exceeded("no answer in time")),
+                    }
+                }
+            };
+            answers.push((endpoint, answer));
+        }
+        answers
+    }
+
+    fn exhausted(&self, last: Option<(String, Status)>) -> Status {
+        let secs = self.timeout.as_secs();
+        match last {
+            None => Status::unavailable(format!(
+                "no {} endpoint could be tried within {secs} s",
+                self.service
+            )),
+            Some((endpoint, status)) => Status::new(
+                status.code(),
+                format!(
+                    "no {} replica answered within {secs} s; last, {endpoint}: {}",
+                    self.service,
+                    status.message()
+                ),
+            ),
+        }
+    }
+}
+
+/// The leader address a follower's `NOT_LEADER` answer names, if any.
+pub fn leader_hint(status: &Status) -> Option<String> {
+    let info = status.get_details_error_info()?;
+    if info.reason != NOT_LEADER {
+        return None;
+    }
+    info.metadata
+        .get(LEADER_METADATA_KEY)
+        .filter(|a| !a.is_empty())
+        .cloned()
+}
+
+#[cfg(test)]
+mod tests;
