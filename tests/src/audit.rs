@@ -124,42 +124,30 @@ impl Audit {
             .filter(|j| j.state() == PrintJobState::Printed)
             .count();
 
-        // Physical cards from the printer's own log, mapped to NIKs via jobs.
-        let job_nik: HashMap<&str, &str> = jobs
+        // Physical cards from the printer's own log: each printed card must be
+        // the card of a PRINTED job (a replacement's predecessor included),
+        // and no job may have more than one.
+        let printed_serial: HashMap<&str, &str> = jobs
             .iter()
-            .map(|j| (j.job_id.as_str(), j.nik.as_str()))
+            .filter(|j| j.state() == PrintJobState::Printed)
+            .map(|j| (j.job_id.as_str(), j.card_serial.as_str()))
             .collect();
         let mut seen = HashSet::new();
-        let mut per_nik: HashMap<&str, usize> = HashMap::new();
         for entry in log.iter().filter(|e| e.outcome == Outcome::Printed) {
             audit.printer_printed += 1;
-            if !seen.insert((entry.job_id.as_str(), entry.card_serial.as_str())) {
+            if !seen.insert(entry.job_id.as_str()) {
                 audit.duplicates += 1;
                 audit
                     .problems
-                    .push(format!("serial {} printed twice", entry.card_serial));
+                    .push(format!("job {} printed more than one card", entry.job_id));
                 continue;
             }
-            let Some(nik) = job_nik.get(entry.job_id.as_str()) else {
-                audit
-                    .problems
-                    .push(format!("printer log names unknown job {}", entry.job_id));
-                audit.duplicates += 1;
-                continue;
-            };
-            *per_nik.entry(nik).or_default() += 1;
-            let active = by_nik.get(nik).map(|r| r.active_card_serial.as_str());
-            if active != Some(entry.card_serial.as_str()) {
+            if printed_serial.get(entry.job_id.as_str()) != Some(&entry.card_serial.as_str()) {
                 audit.duplicates += 1;
                 audit.problems.push(format!(
-                    "printed card {} is not the ACTIVE card of {nik}",
-                    entry.card_serial
+                    "printed card {} is not the card of a PRINTED job {}",
+                    entry.card_serial, entry.job_id
                 ));
-            }
-        }
-        for (nik, n) in per_nik {
-            if n > 1 {
-                audit.problems.push(format!("{nik} has {n} printed cards"));
             }
         }
         Ok(audit)

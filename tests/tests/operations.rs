@@ -125,7 +125,7 @@ async fn every_node_serves_health_reflection_and_metrics() -> Result {
     assert_eq!(registry_leaders, 1.0);
 
     let status = registry
-        .request_reprint(RequestReprintRequest::default())
+        .watch_events(WatchEventsRequest::default())
         .await
         .expect_err("not implemented yet");
     assert_eq!(status.code(), Code::Unimplemented);

@@ -12,6 +12,8 @@ mod ids;
 pub mod keys;
 mod store;
 mod validate;
+mod validate_lifecycle;
+mod verify;
 mod writer;
 
 pub use config::RegistryConfig;

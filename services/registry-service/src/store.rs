@@ -99,16 +99,12 @@ impl Store {
         }
     }
 
-    /// Totals; `backlog` is derived and `queued` counted on read.
+    /// Totals; `queued` and `in_doubt` are counted on read.
     pub async fn stats(&self) -> Result<Stats> {
         let mut stats = get::<Stats>(&self.client, &self.keys.stats())
             .await?
             .map(|v| v.value)
             .unwrap_or_default();
-        stats.backlog = stats
-            .print_ready
-            .saturating_sub(stats.printed)
-            .saturating_sub(stats.print_failed);
         stats.queued = count(
             &self.client,
             &self.keys.queue(),

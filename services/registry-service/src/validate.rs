@@ -26,8 +26,26 @@ pub fn record(request: pb::RecordResidentRequest) -> Result<NewResident, Status>
         v.into_result()?;
         return Err(Status::invalid_argument("a resident is required"));
     };
-    let nik = nik(&mut v, "resident.nik", &resident.nik);
-    text(&mut v, "resident.full_name", &resident.full_name, 100);
+    let nik = resident_fields(&mut v, &mut resident);
+    let material = request.material.unwrap_or_default();
+    material_fields(&mut v, &material);
+    v.into_result()?;
+    let nik = nik.ok_or_else(|| Status::invalid_argument("invalid resident"))?;
+    Ok(NewResident {
+        request_id: request.request_id,
+        digest,
+        nik,
+        resident,
+        material,
+    })
+}
+
+/// Checks a resident's fields (under `resident.`), fills in the NIK warnings
+/// and clears output-only fields; the NIK when the record is valid.
+pub fn resident_fields(v: &mut Violations, resident: &mut pb::Resident) -> Option<Nik> {
+    let before = v.len();
+    let nik = nik(v, "resident.nik", &resident.nik);
+    text(v, "resident.full_name", &resident.full_name, 100);
     if resident
         .full_name
         .chars()
@@ -38,7 +56,7 @@ pub fn record(request: pb::RecordResidentRequest) -> Result<NewResident, Status>
             "only letters, spaces and . , ' - are allowed",
         );
     }
-    text(&mut v, "resident.birth_place", &resident.birth_place, 50);
+    text(v, "resident.birth_place", &resident.birth_place, 50);
     let birth_date = match CivilDate::parse(&resident.birth_date) {
         Ok(date) if date.to_string() > today() => {
             v.add("resident.birth_date", "the birth date is in the future");
@@ -58,44 +76,26 @@ pub fn record(request: pb::RecordResidentRequest) -> Result<NewResident, Status>
             None
         }
     };
-    enum_set::<pb::BloodType>(&mut v, "resident.blood_type", resident.blood_type);
-    enum_set::<pb::Religion>(&mut v, "resident.religion", resident.religion);
-    enum_set::<pb::MaritalStatus>(&mut v, "resident.marital_status", resident.marital_status);
-    enum_set::<pb::Citizenship>(&mut v, "resident.citizenship", resident.citizenship);
-    text(&mut v, "resident.occupation", &resident.occupation, 50);
+    enum_set::<pb::BloodType>(v, "resident.blood_type", resident.blood_type);
+    enum_set::<pb::Religion>(v, "resident.religion", resident.religion);
+    enum_set::<pb::MaritalStatus>(v, "resident.marital_status", resident.marital_status);
+    enum_set::<pb::Citizenship>(v, "resident.citizenship", resident.citizenship);
+    text(v, "resident.occupation", &resident.occupation, 50);
     match &resident.address {
         None => v.add("resident.address", "an address is required"),
         Some(a) => {
-            text(&mut v, "resident.address.street", &a.street, 100);
-            neighbourhood(&mut v, "resident.address.rt", &a.rt);
-            neighbourhood(&mut v, "resident.address.rw", &a.rw);
-            text(&mut v, "resident.address.village", &a.village, 50);
-            text(&mut v, "resident.address.district", &a.district, 50);
-            text(&mut v, "resident.address.regency", &a.regency, 50);
-            text(&mut v, "resident.address.province", &a.province, 50);
+            text(v, "resident.address.street", &a.street, 100);
+            neighbourhood(v, "resident.address.rt", &a.rt);
+            neighbourhood(v, "resident.address.rw", &a.rw);
+            text(v, "resident.address.village", &a.village, 50);
+            text(v, "resident.address.district", &a.district, 50);
+            text(v, "resident.address.regency", &a.regency, 50);
+            text(v, "resident.address.province", &a.province, 50);
         }
     }
-    let material = request.material.unwrap_or_default();
-    image(
-        &mut v,
-        "material.photo",
-        &material.photo,
-        MAX_PHOTO_BYTES,
-        &[0xFF, 0xD8, 0xFF],
-        "JPEG",
-    );
-    image(
-        &mut v,
-        "material.signature",
-        &material.signature,
-        MAX_SIGNATURE_BYTES,
-        b"\x89PNG",
-        "PNG",
-    );
-    v.into_result()?;
 
     let (Some(nik), Some(birth_date), Some(sex)) = (nik, birth_date, sex) else {
-        return Err(Status::invalid_argument("invalid resident"));
+        return None;
     };
     resident.warnings = nik
         .check_declared(birth_date, sex)
@@ -104,13 +104,29 @@ pub fn record(request: pb::RecordResidentRequest) -> Result<NewResident, Status>
         .collect();
     resident.active_card_serial.clear();
     resident.status_reason.clear();
-    Ok(NewResident {
-        request_id: request.request_id,
-        digest,
-        nik,
-        resident,
-        material,
-    })
+    resident.open_job_id.clear();
+    resident.collection = None;
+    (v.len() == before).then_some(nik)
+}
+
+/// Checks print material (under `material.`): a JPEG photo and a PNG signature within their limits.
+pub fn material_fields(v: &mut Violations, material: &pb::PrintMaterial) {
+    image(
+        v,
+        "material.photo",
+        &material.photo,
+        MAX_PHOTO_BYTES,
+        &[0xFF, 0xD8, 0xFF],
+        "JPEG",
+    );
+    image(
+        v,
+        "material.signature",
+        &material.signature,
+        MAX_SIGNATURE_BYTES,
+        b"\x89PNG",
+        "PNG",
+    );
 }
 
 /// Checks an AuthorizePrintRequest.
@@ -246,7 +262,7 @@ fn nik(v: &mut Violations, field: &str, value: &str) -> Option<Nik> {
     }
 }
 
-fn request_id(v: &mut Violations, field: &str, value: &str, required: bool) {
+pub fn request_id(v: &mut Violations, field: &str, value: &str, required: bool) {
     if value.is_empty() {
         v.require(
             !required,
@@ -262,7 +278,7 @@ fn request_id(v: &mut Violations, field: &str, value: &str, required: bool) {
     v.require(ok, field, "1-64 characters of A-Z a-z 0-9 . _ : -");
 }
 
-fn text(v: &mut Violations, field: &str, value: &str, max: usize) {
+pub fn text(v: &mut Violations, field: &str, value: &str, max: usize) {
     if value.trim().is_empty() {
         v.add(field, "is required");
     } else if value.chars().count() > max {

@@ -34,6 +34,11 @@ impl Violations {
         }
     }
 
+    /// How many violations were found so far.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
     /// Whether nothing was found wrong.
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()

@@ -4,8 +4,8 @@ use super::Forwarder;
 use crate::error::RegistryError;
 use crate::ids::JobId;
 use crate::store::Store;
-use crate::validate;
 use crate::writer::Writer;
+use crate::{validate, validate_lifecycle};
 use ektp_nik::Nik;
 use ektp_proto::v1::registry_client::RegistryClient;
 use ektp_proto::v1::registry_server::Registry;
@@ -86,9 +86,16 @@ impl Registry for RegistryApi {
 
     async fn request_reprint(
         &self,
-        _: Request<RequestReprintRequest>,
+        request: Request<RequestReprintRequest>,
     ) -> Result<Response<PrintJob>, Status> {
-        Err(unimplemented("RequestReprint"))
+        let writer = self.writer.clone();
+        self.forwarder
+            .write(
+                request,
+                |r| async move { Ok(writer.reprint(validate_lifecycle::reprint(r)?).await?) },
+                |ch, r| async move { RegistryClient::new(ch).request_reprint(r).await },
+            )
+            .await
     }
 
     async fn get_print_job(
@@ -120,9 +127,19 @@ impl Registry for RegistryApi {
 
     async fn cancel_print_job(
         &self,
-        _: Request<CancelPrintJobRequest>,
+        request: Request<CancelPrintJobRequest>,
     ) -> Result<Response<PrintJob>, Status> {
-        Err(unimplemented("CancelPrintJob"))
+        let writer = self.writer.clone();
+        self.forwarder
+            .write(
+                request,
+                |r| async move {
+                    let (id, reason) = validate_lifecycle::cancel(&r)?;
+                    Ok(writer.cancel(id, reason).await?)
+                },
+                |ch, r| async move { RegistryClient::new(ch).cancel_print_job(r).await },
+            )
+            .await
     }
 
     async fn resolve_in_doubt_job(
@@ -144,25 +161,37 @@ impl Registry for RegistryApi {
 
     async fn record_collection(
         &self,
-        _: Request<RecordCollectionRequest>,
+        request: Request<RecordCollectionRequest>,
     ) -> Result<Response<Resident>, Status> {
-        Err(unimplemented("RecordCollection"))
+        let writer = self.writer.clone();
+        self.forwarder
+            .write(
+                request,
+                |r| async move { Ok(writer.collect(validate_lifecycle::collection(r)?).await?) },
+                |ch, r| async move { RegistryClient::new(ch).record_collection(r).await },
+            )
+            .await
     }
 
     async fn verify_resident(
         &self,
-        _: Request<VerifyResidentRequest>,
+        request: Request<VerifyResidentRequest>,
     ) -> Result<Response<VerifyResidentResponse>, Status> {
-        Err(unimplemented("VerifyResident"))
+        super::verification::verify_one(&self.store, request.into_inner())
+            .await
+            .map(Response::new)
     }
 
     type VerifyResidentsStream = ServerStream<VerifyResidentResponse>;
 
     async fn verify_residents(
         &self,
-        _: Request<Streaming<VerifyResidentRequest>>,
+        request: Request<Streaming<VerifyResidentRequest>>,
     ) -> Result<Response<Self::VerifyResidentsStream>, Status> {
-        Err(unimplemented("VerifyResidents"))
+        Ok(Response::new(super::verification::verify_stream(
+            self.store.clone(),
+            request.into_inner(),
+        )))
     }
 
     async fn get_stats(&self, _: Request<GetStatsRequest>) -> Result<Response<Stats>, Status> {

@@ -4,13 +4,10 @@
 use super::{Actor, Ctx, now};
 use crate::error::{RegistryError, Result};
 use crate::etcd::{get, put};
-use crate::ids::JobId;
 use ektp_election::FencedTxn;
 use ektp_nik::Nik;
-use ektp_proto::v1::{
-    AuthorizationOutcome, PrintJob, PrintJobState, PrintReason, Resident, ResidentStatus,
-};
-use etcd_client::{Compare, CompareOp, TxnOp};
+use ektp_proto::v1::{AuthorizationOutcome, PrintReason, Resident, ResidentStatus};
+use etcd_client::{Compare, CompareOp};
 
 pub struct Decision {
     pub nik: Nik,
@@ -51,25 +48,15 @@ impl Actor {
             AuthorizationOutcome::PrintReady => {
                 resident.status = ResidentStatus::PrintReady as i32;
                 stats.print_ready += 1;
-                sequences.last_job_id += 1;
-                let id = JobId(sequences.last_job_id);
-                let job = PrintJob {
-                    job_id: id.to_string(),
-                    nik: decision.nik.as_str().to_owned(),
-                    state: PrintJobState::Queued as i32,
-                    reason: PrintReason::FirstCard as i32,
-                    create_time: resident.update_time,
-                    update_time: resident.update_time,
-                    ..PrintJob::default()
-                };
-                txn = txn
-                    .op(put(&self.keys.job(id), &job))
-                    .op(TxnOp::put(
-                        self.keys.queued(id),
-                        decision.nik.as_str(),
-                        None,
-                    ))
-                    .op(put(&self.keys.sequences(), &sequences));
+                stats.backlog += 1;
+                let (id, queued) = self.new_job(
+                    &mut sequences,
+                    &decision.nik,
+                    PrintReason::FirstCard,
+                    String::new(),
+                );
+                resident.open_job_id = id.to_string();
+                txn = txn.ops(queued).op(put(&self.keys.sequences(), &sequences));
             }
             AuthorizationOutcome::Duplicate => {
                 resident.status = ResidentStatus::Duplicate as i32;

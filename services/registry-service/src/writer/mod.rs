@@ -7,6 +7,7 @@
 //! change: a transaction that timed out may still have been applied.
 
 mod authorize;
+mod lifecycle;
 mod queue;
 mod record;
 mod settle;
@@ -22,6 +23,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
 use tracing::warn;
 
+pub use lifecycle::{Handover, Reprint};
 pub use queue::Claimed;
 pub use record::{NewResident, request_digest};
 
@@ -51,6 +53,9 @@ enum Command {
         oneshot::Sender<Result<PrintJob>>,
     ),
     Resolve(settle::Verdict, oneshot::Sender<Result<PrintJob>>),
+    Reprint(Box<lifecycle::Reprint>, oneshot::Sender<Result<PrintJob>>),
+    Collect(lifecycle::Handover, oneshot::Sender<Result<Resident>>),
+    Cancel(crate::ids::JobId, String, oneshot::Sender<Result<PrintJob>>),
 }
 
 /// Handle to the writer task.
@@ -137,6 +142,23 @@ impl Writer {
 }
 
 impl Writer {
+    /// Queues a replacement card.
+    pub async fn reprint(&self, reprint: lifecycle::Reprint) -> Result<PrintJob> {
+        self.ask(|reply| Command::Reprint(Box::new(reprint), reply))
+            .await
+    }
+
+    /// Records the handover of a printed card.
+    pub async fn collect(&self, handover: lifecycle::Handover) -> Result<Resident> {
+        self.ask(|reply| Command::Collect(handover, reply)).await
+    }
+
+    /// Cancels a QUEUED or IN_DOUBT job.
+    pub async fn cancel(&self, job_id: crate::ids::JobId, reason: String) -> Result<PrintJob> {
+        self.ask(|reply| Command::Cancel(job_id, reason, reply))
+            .await
+    }
+
     /// Applies an operator's verdict on an IN_DOUBT job.
     pub async fn resolve(
         &self,
@@ -191,6 +213,20 @@ impl Actor {
                 Command::Claim(call, max, reply) => {
                     let result = self
                         .with_ctx(|a, ctx| Box::pin(a.claim(ctx, call, max)))
+                        .await;
+                    let _ = reply.send(result);
+                }
+                Command::Reprint(r, reply) => {
+                    let result = self.with_ctx(|a, ctx| Box::pin(a.reprint(ctx, *r))).await;
+                    let _ = reply.send(result);
+                }
+                Command::Collect(h, reply) => {
+                    let result = self.with_ctx(|a, ctx| Box::pin(a.collect(ctx, h))).await;
+                    let _ = reply.send(result);
+                }
+                Command::Cancel(id, reason, reply) => {
+                    let result = self
+                        .with_ctx(|a, ctx| Box::pin(a.cancel(ctx, id, reason)))
                         .await;
                     let _ = reply.send(result);
                 }

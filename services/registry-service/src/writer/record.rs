@@ -37,6 +37,7 @@ impl Actor {
             request_digest: new.digest.clone(),
             nik: new.nik.as_str().to_owned(),
             create_time_unix: unix_now(),
+            job_id: String::new(),
         };
         let mut stats = state.stats;
         stats.recorded += 1;
@@ -100,7 +101,10 @@ impl Actor {
 
     /// The lease for idempotency records written now; a new one each period,
     /// living `request_retention` past its period, so etcd drops old records.
-    async fn retention_lease(&self, current: &mut Option<(i64, Instant)>) -> Result<i64> {
+    pub(super) async fn retention_lease(
+        &self,
+        current: &mut Option<(i64, Instant)>,
+    ) -> Result<i64> {
         if let Some((id, started)) = *current
             && started.elapsed() < RETENTION_PERIOD
         {
@@ -118,7 +122,7 @@ impl Actor {
     }
 }
 
-fn unix_now() -> i64 {
+pub(super) fn unix_now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))

@@ -11,7 +11,8 @@ use crate::ids::{CardSerial, JobId};
 use ektp_election::FencedTxn;
 use ektp_nik::Nik;
 use ektp_proto::v1::{
-    Card, CardState, PrintJob, PrintJobState, PrintOutcome, Resident, ResidentStatus, Stats,
+    Card, CardState, PrintJob, PrintJobState, PrintOutcome, PrintReason, Resident, ResidentStatus,
+    Stats,
 };
 use etcd_client::{Compare, CompareOp, TxnOp};
 
@@ -180,21 +181,7 @@ impl Actor {
                 if let Some(note) = note {
                     job.last_error = note;
                 }
-                let serial = serial.to_string();
-                txn = self
-                    .update_resident(txn, &job.nik, |resident| {
-                        if !resident.active_card_serial.is_empty() {
-                            // At most one ACTIVE card per NIK; reprints revoke the old card first.
-                            return Err(RegistryError::FailedPrecondition(
-                                "the resident already has an ACTIVE card".into(),
-                            ));
-                        }
-                        resident.status = ResidentStatus::Printed as i32;
-                        resident.active_card_serial = serial;
-                        resident.update_time = Some(at);
-                        Ok(())
-                    })
-                    .await?;
+                txn = self.activate(txn, &job, &serial, stats).await?;
                 job.state = PrintJobState::Printed as i32;
                 card.state = CardState::Active as i32;
                 stats.printed += 1;
@@ -207,9 +194,17 @@ impl Actor {
                 if job.failed_attempts >= self.config.max_print_attempts {
                     job.state = PrintJobState::Failed as i32;
                     stats.print_failed += 1;
+                    let first_card = job.reason() == PrintReason::FirstCard;
+                    if first_card {
+                        stats.backlog = stats.backlog.saturating_sub(1);
+                    }
                     txn = self
                         .update_resident(txn, &job.nik, |resident| {
-                            resident.status = ResidentStatus::PrintFailed as i32;
+                            resident.open_job_id.clear();
+                            // A failed replacement leaves the old card ACTIVE.
+                            if first_card {
+                                resident.status = ResidentStatus::PrintFailed as i32;
+                            }
                             resident.update_time = Some(at);
                             Ok(())
                         })
@@ -237,6 +232,60 @@ impl Actor {
             .op(put(&card_key, &card))
             .op(put(&self.keys.stats(), stats));
         Ok((txn, job))
+    }
+
+    /// Adds to `txn` what makes `serial` the resident's ACTIVE card: the
+    /// resident PRINTED with the new card, and — for a replacement — the
+    /// previous card REVOKED in the same transaction. A first card for a
+    /// resident who already has an ACTIVE one is refused (one ACTIVE card per NIK).
+    async fn activate(
+        &self,
+        txn: FencedTxn,
+        job: &PrintJob,
+        serial: &CardSerial,
+        stats: &mut Stats,
+    ) -> Result<FencedTxn> {
+        let key = self.keys.resident(&stored_nik(job.nik.as_bytes())?);
+        let stored = get::<Resident>(&self.client, &key)
+            .await?
+            .ok_or_else(|| RegistryError::Internal("job without its resident".into()))?;
+        let mut resident = stored.value;
+        let mut txn = txn.when(Compare::mod_revision(
+            key.as_str(),
+            CompareOp::Equal,
+            stored.mod_revision,
+        ));
+        let first_card = job.reason() == PrintReason::FirstCard;
+        if let Some(previous) = CardSerial::parse(&resident.active_card_serial) {
+            if first_card {
+                return Err(RegistryError::FailedPrecondition(
+                    "the resident already has an ACTIVE card".into(),
+                ));
+            }
+            let card_key = self.keys.card(&previous);
+            let old = get::<Card>(&self.client, &card_key).await?.ok_or_else(|| {
+                RegistryError::Internal("active card missing from the ledger".into())
+            })?;
+            let mut revoked = old.value;
+            revoked.state = CardState::Revoked as i32;
+            revoked.update_time = Some(now());
+            txn = txn
+                .when(Compare::mod_revision(
+                    card_key.as_str(),
+                    CompareOp::Equal,
+                    old.mod_revision,
+                ))
+                .op(put(&card_key, &revoked));
+        }
+        if first_card {
+            stats.backlog = stats.backlog.saturating_sub(1);
+        }
+        resident.status = ResidentStatus::Printed as i32;
+        resident.active_card_serial = serial.to_string();
+        resident.open_job_id.clear();
+        resident.collection = None;
+        resident.update_time = Some(now());
+        Ok(txn.op(put(&key, &resident)))
     }
 
     /// Adds a change of the job's resident to `txn`, guarded by the revision read.

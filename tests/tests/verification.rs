@@ -1,0 +1,222 @@
+//! Identity verification: a claim about a NIK is answered match / no match
+//! per claimed field, by any replica, one at a time or streamed in order —
+//! and never with the record's data.
+
+use ektp_proto::v1::*;
+use ektp_tests::cluster::{Cluster, Spec};
+use ektp_tests::residents::{record_request, resident};
+use tonic::Code;
+use tonic_types::StatusExt;
+
+type Result = ektp_tests::Result<()>;
+
+/// How many residents the tests record (indices `0..RECORDED`).
+const RECORDED: u32 = 3;
+
+async fn cluster_with_residents(dir: &std::path::Path) -> ektp_tests::Result<Cluster> {
+    let cluster = Cluster::start(Spec::registry_only(dir)?).await?;
+    let mut client = cluster.registry_client(0).await?;
+    for i in 0..RECORDED {
+        client.record_resident(record_request(i)).await?;
+    }
+    Ok(cluster)
+}
+
+/// Everything resident `i` has on record, claimed the way a clerk might type
+/// it: different case, extra spaces and punctuation, RT/RW without zeros.
+fn faithful_claim(i: u32) -> VerifyResidentRequest {
+    let r = resident(i);
+    let a = r.address.unwrap_or_default();
+    VerifyResidentRequest {
+        nik: r.nik,
+        full_name: format!("  {}. ", r.full_name.to_uppercase().replace(' ', "   ")),
+        birth_date: r.birth_date,
+        birth_place: r.birth_place.to_lowercase(),
+        address: Some(Address {
+            street: a.street.replace('.', "").to_lowercase(),
+            rt: a.rt.trim_start_matches('0').to_owned(),
+            rw: a.rw.trim_start_matches('0').to_owned(),
+            village: a.village.to_uppercase(),
+            district: a.district,
+            regency: format!("{},", a.regency),
+            province: a.province.to_lowercase(),
+        }),
+    }
+}
+
+fn nik_only(nik: String) -> VerifyResidentRequest {
+    VerifyResidentRequest {
+        nik,
+        ..VerifyResidentRequest::default()
+    }
+}
+
+fn address_parts(response: &VerifyResidentResponse) -> [FieldMatch; 7] {
+    let a = response.address.unwrap_or_default();
+    [
+        a.street(),
+        a.rt(),
+        a.rw(),
+        a.village(),
+        a.district(),
+        a.regency(),
+        a.province(),
+    ]
+}
+
+/// Fails if the answer shows any recorded resident's name.
+fn assert_discloses_no_name(response: &VerifyResidentResponse) {
+    let shown = format!("{response:?}");
+    for i in 0..RECORDED {
+        let name = resident(i).full_name;
+        assert!(!shown.contains(&name), "{name} disclosed in {shown}");
+    }
+}
+
+/// The fields a rejected call's `BadRequest` names.
+fn violated_fields(status: &tonic::Status) -> Vec<String> {
+    status
+        .get_details_bad_request()
+        .map(|b| b.field_violations.into_iter().map(|v| v.field).collect())
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn claims_are_answered_field_by_field_on_the_leader_and_the_follower_alike() -> Result {
+    let dir = tempfile::tempdir()?;
+    let cluster = cluster_with_residents(dir.path()).await?;
+    for replica in 0..cluster.registry.len() {
+        let mut client = cluster.registry_client(replica).await?;
+
+        for i in 0..RECORDED {
+            let claim = faithful_claim(i);
+            let answer = client.verify_resident(claim.clone()).await?.into_inner();
+            assert_eq!(answer.nik, claim.nik, "replica {replica}");
+            assert!(answer.found, "replica {replica}, resident {i}");
+            assert_eq!(answer.full_name(), FieldMatch::Match, "{answer:?}");
+            assert_eq!(answer.birth_date(), FieldMatch::Match, "{answer:?}");
+            assert_eq!(answer.birth_place(), FieldMatch::Match, "{answer:?}");
+            assert_eq!(address_parts(&answer), [FieldMatch::Match; 7], "{answer:?}");
+            assert!(!answer.has_active_card);
+            assert!(answer.error.is_empty());
+            assert_discloses_no_name(&answer);
+        }
+
+        let wrong_date = VerifyResidentRequest {
+            full_name: resident(0).full_name,
+            birth_date: "1999-12-31".into(),
+            ..nik_only(resident(0).nik)
+        };
+        let answer = client.verify_resident(wrong_date).await?.into_inner();
+        assert!(answer.found);
+        assert_eq!(answer.full_name(), FieldMatch::Match);
+        assert_eq!(answer.birth_date(), FieldMatch::NoMatch);
+        assert_eq!(answer.birth_place(), FieldMatch::NotClaimed);
+        assert_eq!(address_parts(&answer), [FieldMatch::NotClaimed; 7]);
+        assert_discloses_no_name(&answer);
+
+        let mut unknown = faithful_claim(0);
+        unknown.nik = resident(999).nik;
+        let answer = client.verify_resident(unknown.clone()).await?.into_inner();
+        assert_eq!(answer.nik, unknown.nik);
+        assert!(!answer.found);
+        assert!(!answer.has_active_card);
+        assert_eq!(answer.full_name(), FieldMatch::NotClaimed);
+        assert_eq!(answer.birth_date(), FieldMatch::NotClaimed);
+        assert_eq!(address_parts(&answer), [FieldMatch::NotClaimed; 7]);
+        assert_discloses_no_name(&answer);
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_malformed_claim_is_rejected_with_field_violations_on_every_replica() -> Result {
+    let dir = tempfile::tempdir()?;
+    let cluster = cluster_with_residents(dir.path()).await?;
+    for replica in 0..cluster.registry.len() {
+        let mut client = cluster.registry_client(replica).await?;
+        let status = client
+            .verify_resident(nik_only("35270141079".into()))
+            .await
+            .expect_err("a short nik");
+        assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+        assert_eq!(violated_fields(&status), ["nik"]);
+
+        let status = client
+            .verify_resident(VerifyResidentRequest {
+                birth_date: "31-12-1999".into(),
+                full_name: "x".repeat(201),
+                ..nik_only(resident(0).nik)
+            })
+            .await
+            .expect_err("a bad date and an over-long name");
+        assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+        assert_eq!(violated_fields(&status), ["birth_date", "full_name"]);
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_streamed_claims_are_answered_in_order_and_a_bad_one_does_not_end_the_stream()
+-> Result {
+    const CLAIMS: u32 = 1_000;
+    const INVALID_AT: u32 = 500;
+    let dir = tempfile::tempdir()?;
+    let cluster = cluster_with_residents(dir.path()).await?;
+
+    // Per claim: the request and whether its NIK is recorded. Known NIKs
+    // alternate a right and a wrong birth date so the order shows in the answers.
+    let claims: Vec<(VerifyResidentRequest, bool)> = (0..CLAIMS)
+        .map(|i| match i {
+            INVALID_AT => (nik_only("not-a-nik".into()), false),
+            i if i % 2 == 0 => {
+                let mut claim = faithful_claim(i % RECORDED);
+                if i % 4 == 2 {
+                    claim.birth_date = "1999-12-31".into();
+                }
+                (claim, true)
+            }
+            i => (faithful_claim(1_000 + i), false),
+        })
+        .collect();
+
+    for replica in 0..cluster.registry.len() {
+        let mut client = cluster.registry_client(replica).await?;
+        let requests: Vec<_> = claims.iter().map(|(c, _)| c.clone()).collect();
+        let mut answers = client
+            .verify_residents(tokio_stream::iter(requests))
+            .await?
+            .into_inner();
+        let mut received = Vec::new();
+        while let Some(answer) = answers.message().await? {
+            received.push(answer);
+        }
+        assert_eq!(received.len(), claims.len(), "replica {replica}");
+
+        for (i, ((claim, known), answer)) in (0..CLAIMS).zip(claims.iter().zip(&received)) {
+            assert_eq!(answer.nik, claim.nik, "answer {i} out of order");
+            assert_discloses_no_name(answer);
+            if i == INVALID_AT {
+                assert!(!answer.found);
+                assert!(answer.error.contains("nik"), "{answer:?}");
+                assert_eq!(answer.full_name(), FieldMatch::NotClaimed);
+                continue;
+            }
+            assert!(answer.error.is_empty(), "answer {i}: {answer:?}");
+            assert_eq!(answer.found, *known, "answer {i}");
+            if !known {
+                assert_eq!(answer.full_name(), FieldMatch::NotClaimed, "answer {i}");
+                continue;
+            }
+            let date = if i % 4 == 2 {
+                FieldMatch::NoMatch
+            } else {
+                FieldMatch::Match
+            };
+            assert_eq!(answer.birth_date(), date, "answer {i}");
+            assert_eq!(answer.full_name(), FieldMatch::Match, "answer {i}");
+            assert_eq!(address_parts(answer), [FieldMatch::Match; 7], "answer {i}");
+        }
+    }
+    Ok(())
+}
