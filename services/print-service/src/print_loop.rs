@@ -167,7 +167,7 @@ impl<P: Printer> PrintLoop<P> {
             job_id: job.job_id.clone(),
             card_serial: job.card_serial.clone(),
             nik: job.nik.clone(),
-            full_name: claimed.full_name,
+            full_name: claimed.resident.map(|r| r.full_name).unwrap_or_default(),
         };
         // Check leadership right before the blank is taken and the card printed.
         self.still_leading(fence)?;

@@ -61,8 +61,8 @@ impl PrintQueue for PrintQueueApi {
                             .into_iter()
                             .map(|c| ClaimedJob {
                                 job: Some(c.job),
-                                full_name: c.full_name,
-                                material_bytes: c.material_bytes,
+                                resident: Some(c.resident),
+                                material: Some(c.material),
                             })
                             .collect(),
                     })

@@ -16,8 +16,8 @@ use prost::Message;
 /// A claimed job with what the printer needs.
 pub struct Claimed {
     pub job: PrintJob,
-    pub full_name: String,
-    pub material_bytes: u32,
+    pub resident: Resident,
+    pub material: PrintMaterial,
 }
 
 impl Actor {
@@ -80,10 +80,10 @@ impl Actor {
                 )));
             }
             let resident = Resident::decode(resident_kv.value())?;
-            let material_bytes = material_kv
-                .as_ref()
-                .and_then(|kv| PrintMaterial::decode(kv.value()).ok())
-                .map_or(0, |m| m.photo.len() + m.signature.len());
+            let material = match material_kv {
+                Some(kv) => PrintMaterial::decode(kv.value())?,
+                None => PrintMaterial::default(),
+            };
             sequences.last_card_serial += 1;
             let serial = CardSerial::from_sequence(sequences.last_card_serial);
             job.state = PrintJobState::Printing as i32;
@@ -111,8 +111,8 @@ impl Actor {
                 .op(put(&self.keys.card(&serial), &card));
             claimed.push(Claimed {
                 job,
-                full_name: resident.full_name,
-                material_bytes: u32::try_from(material_bytes).unwrap_or(u32::MAX),
+                resident,
+                material,
             });
         }
         txn = txn.op(put(&self.keys.sequences(), &sequences));
