@@ -83,6 +83,8 @@ pub struct Spec {
     /// etcd endpoints for particular nodes instead of the cluster's (e.g. a
     /// test's proxy that can cut one node off).
     pub etcd_overrides: Vec<(Service, usize, String)>,
+    /// Extra flags for every registry replica.
+    pub registry_args: Vec<String>,
 }
 
 impl Spec {
@@ -97,6 +99,7 @@ impl Spec {
             blanks: 10_000,
             claim_batch: 8,
             etcd_overrides: Vec::new(),
+            registry_args: Vec::new(),
         })
     }
 }
@@ -197,7 +200,8 @@ impl Cluster {
         let mut registry = Vec::new();
         for (i, port) in spec.ports.registry.iter().enumerate() {
             let metrics_port = metrics.next().ok_or("not enough metrics ports")?;
-            let args = common_args(&spec, &etcd, (Service::Registry, i), *port, metrics_port);
+            let mut args = common_args(&spec, &etcd, (Service::Registry, i), *port, metrics_port);
+            args.extend(spec.registry_args.iter().cloned());
             let proc = Proc::spawn(
                 &format!("registry-{i}"),
                 &bins.join("registry-service"),
@@ -342,9 +346,16 @@ impl Cluster {
         until("blank stock to be added", Duration::from_secs(20), || {
             let request = request.clone();
             async move {
-                let mut client = self.print_client(0).await.ok()?;
-                let response = client.add_blank_stock(request).await.ok()?;
-                Some(response.into_inner().remaining)
+                // Any live print replica will do: followers forward to the leader.
+                for i in 0..self.print.len() {
+                    let Ok(mut client) = self.print_client(i).await else {
+                        continue;
+                    };
+                    if let Ok(response) = client.add_blank_stock(request.clone()).await {
+                        return Some(response.into_inner().remaining);
+                    }
+                }
+                None
             }
         })
         .await

@@ -297,3 +297,105 @@ async fn collection_reprints_and_cancellation_keep_one_active_card_per_nik() -> 
     );
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn print_material_is_dropped_after_collection_and_a_reprint_must_bring_new_material() -> Result
+{
+    let dir = tempfile::tempdir()?;
+    let mut spec = Spec::test(dir.path())?;
+    spec.registry_args = [
+        "--material-retention-secs",
+        "1",
+        "--retention-sweep-secs",
+        "1",
+    ]
+    .map(String::from)
+    .to_vec();
+    let cluster = Cluster::start(spec).await?;
+    let clients = lazy_clients(
+        &cluster
+            .registry
+            .iter()
+            .map(|n| n.address.clone())
+            .collect::<Vec<_>>(),
+    )?;
+    let mut registry = clients[0].clone();
+    record_and_authorise(&clients, 0..2).await?;
+    wait_printed(&clients, 2, Duration::from_secs(60)).await?;
+    let nik = resident(0).nik;
+    let digest = registry
+        .get_resident(GetResidentRequest { nik: nik.clone() })
+        .await?
+        .into_inner()
+        .material_digest;
+    assert_eq!(digest.len(), 16, "a digest is kept with the record");
+    registry
+        .record_collection(RecordCollectionRequest {
+            nik: nik.clone(),
+            collected_by: Collector::Resident as i32,
+            proof_reference: "TT-9".into(),
+            ..Default::default()
+        })
+        .await?;
+
+    let mut etcd = cluster.etcd.client().await?;
+    let material_key = format!("/ektp/{}/material/{nik}", cluster.office);
+    let dropped = ektp_tests::wait::until(
+        "the material to be dropped",
+        Duration::from_secs(20),
+        || {
+            let mut registry = registry.clone();
+            let nik = nik.clone();
+            async move {
+                let r = registry
+                    .get_resident(GetResidentRequest { nik })
+                    .await
+                    .ok()?
+                    .into_inner();
+                r.material_dropped.then_some(r)
+            }
+        },
+    )
+    .await?;
+    assert_eq!(dropped.material_digest, digest, "the digest stays");
+    assert!(
+        etcd.get(material_key.as_str(), None)
+            .await?
+            .kvs()
+            .is_empty(),
+        "the photo is gone from etcd"
+    );
+    let other = format!("/ektp/{}/material/{}", cluster.office, resident(1).nik);
+    assert!(
+        !etcd.get(other.as_str(), None).await?.kvs().is_empty(),
+        "uncollected material stays"
+    );
+
+    let reprint = |material: Option<PrintMaterial>, id: &str| RequestReprintRequest {
+        nik: nik.clone(),
+        reason: PrintReason::Damaged as i32,
+        request_id: id.into(),
+        material,
+        ..Default::default()
+    };
+    let refused = registry
+        .request_reprint(reprint(None, "damaged-1"))
+        .await
+        .expect_err("no material");
+    assert_eq!(refused.code(), Code::FailedPrecondition);
+    let material = PrintMaterial {
+        photo: photo(),
+        signature: signature(),
+    };
+    registry
+        .request_reprint(reprint(Some(material), "damaged-2"))
+        .await?;
+    wait_printed(&clients, 3, Duration::from_secs(60)).await?;
+    let after = registry
+        .get_resident(GetResidentRequest { nik })
+        .await?
+        .into_inner();
+    assert!(!after.material_dropped);
+    assert_eq!(after.status(), ResidentStatus::Printed);
+    Ok(())
+}

@@ -1,6 +1,6 @@
 //! What operators and their tools see on every node: gRPC health (ready on
 //! leader and backup alike), server reflection v1 and v1alpha, Prometheus
-//! metrics that move when cards print, and UNIMPLEMENTED for later methods.
+//! metrics that move when cards print.
 
 use ektp_proto::v1::*;
 use ektp_tests::cluster::{Cluster, Service, Spec};
@@ -8,7 +8,6 @@ use ektp_tests::residents::{authorize_request, record_request};
 use ektp_tests::wait::until;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tonic::Code;
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
@@ -124,11 +123,6 @@ async fn every_node_serves_health_reflection_and_metrics() -> Result {
     };
     assert_eq!(registry_leaders, 1.0);
 
-    let status = registry
-        .watch_events(WatchEventsRequest::default())
-        .await
-        .expect_err("not implemented yet");
-    assert_eq!(status.code(), Code::Unimplemented);
     let mut control = cluster.print_client(1).await?;
     let status = control.get_status(GetStatusRequest {}).await?.into_inner();
     assert!(status.blank_stock > 0);

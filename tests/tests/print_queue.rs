@@ -76,6 +76,7 @@ async fn claims_completions_in_doubt_cards_and_stale_epochs_follow_the_contract(
             fence: proto(&fence),
             max_jobs: 2,
             printer: "printer-1".into(),
+            first_cards_first: false,
         })
         .await?
         .into_inner()
@@ -163,6 +164,7 @@ async fn claims_completions_in_doubt_cards_and_stale_epochs_follow_the_contract(
             fence: proto(&fence),
             max_jobs: 1,
             printer: "printer-1".into(),
+            first_cards_first: false,
         })
         .await?
         .into_inner()
@@ -202,6 +204,7 @@ async fn claims_completions_in_doubt_cards_and_stale_epochs_follow_the_contract(
             fence: proto(&fence),
             max_jobs: 1,
             printer: "printer-1".into(),
+            first_cards_first: false,
         })
         .await?
         .into_inner()

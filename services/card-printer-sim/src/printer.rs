@@ -5,18 +5,22 @@
 //! Right before printing, each ticket's epoch is checked against the fence
 //! ([`HotFolder::fenced_epoch`], read fresh every time): a ticket from a
 //! print leader older than the fence is finished as [`Outcome::Refused`]
-//! at once, without feeding a card.
+//! at once, without feeding a card. Then its card image: one that is missing
+//! or not a PNG spoils the card ([`Outcome::Jammed`], [`IMAGE_DETAIL`]).
+//! Images of printed cards stay under `printed/`.
 
 use std::thread;
 use std::time::Duration;
 
-use ektp_hotfolder::{HotFolder, HotFolderError, JobResult, JobTicket, Outcome};
+use ektp_hotfolder::{HotFolder, HotFolderError, JobResult, JobTicket, Outcome, PNG_SIGNATURE};
 
 /// Wait after an I/O failure before polling again, so a broken folder does
 /// not flood stderr.
 const IO_ERROR_BACKOFF: Duration = Duration::from_secs(1);
 
 pub const JAM_DETAIL: &str = "simulated jam";
+/// Detail of a card spoiled because its image could not be printed.
+pub const IMAGE_DETAIL: &str = "missing or unreadable card image";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PrinterConfig {
@@ -118,6 +122,26 @@ impl Printer {
             return Ok(Handled::Refused(result));
         }
 
+        // The printer reads the image as it feeds the card: without a
+        // printable one the blank is spoiled.
+        let image = self.folder.work_image(ticket)?;
+        if !image.is_some_and(|bytes| bytes.starts_with(&PNG_SIGNATURE)) {
+            self.cards_fed += 1;
+            let result = JobResult {
+                job_id: ticket.job_id.clone(),
+                card_serial: ticket.card_serial.clone(),
+                outcome: Outcome::Jammed,
+                detail: IMAGE_DETAIL.to_owned(),
+                printer: self.config.name.clone(),
+            };
+            self.folder.finish(ticket, &result)?;
+            eprintln!(
+                "jammed job={} serial={}: {IMAGE_DETAIL}",
+                ticket.job_id, ticket.card_serial
+            );
+            return Ok(Handled::Fed(result));
+        }
+
         thread::sleep(self.config.print_time);
         self.cards_fed += 1;
         let jammed = if self.jams_requested > 0 {
@@ -213,8 +237,12 @@ mod tests {
             nik: "3527014507900001".into(),
             full_name: "Siti Rahayu".into(),
             epoch: 0,
+            image: format!("{job_id}_S1.png"),
         }
     }
+
+    /// A card front as the print node renders it (only the signature is checked).
+    const IMAGE: &[u8] = b"\x89PNG\r\n\x1a\nrendered card front";
 
     fn ticket_at(job_id: &str, epoch: u64) -> JobTicket {
         JobTicket {
@@ -239,7 +267,7 @@ mod tests {
     #[test]
     fn a_logged_ticket_is_never_printed_twice() {
         let (_dir, mut printer) = printer(0);
-        printer.folder().submit(&ticket("000001")).unwrap();
+        printer.folder().submit(&ticket("000001"), IMAGE).unwrap();
         let first = printer.poll_once().unwrap();
         assert!(matches!(first, Some(Handled::Fed(_))));
 
@@ -257,7 +285,7 @@ mod tests {
     fn a_duplicate_that_bypasses_submit_is_completed_from_the_log() {
         let (_dir, mut printer) = printer(0);
         let folder = printer.folder().clone();
-        folder.submit(&ticket("000001")).unwrap();
+        folder.submit(&ticket("000001"), IMAGE).unwrap();
         let inbox_file = folder.root().join("inbox").join("000001_S1.job");
         let bytes = fs::read(&inbox_file).unwrap();
         printer.poll_once().unwrap();
@@ -278,7 +306,7 @@ mod tests {
     fn recovering_a_work_ticket_that_was_already_logged_adds_no_log_line() {
         let (_dir, mut printer) = printer(0);
         let folder = printer.folder().clone();
-        folder.submit(&ticket("000001")).unwrap();
+        folder.submit(&ticket("000001"), IMAGE).unwrap();
         let taken = folder.take_next().unwrap().unwrap();
         let bytes = fs::read(work_file(&printer, "000001")).unwrap();
         printer.process(&taken).unwrap();
@@ -298,7 +326,7 @@ mod tests {
     fn recovering_a_work_ticket_that_was_never_logged_prints_it() {
         let (_dir, mut printer) = printer(0);
         let folder = printer.folder().clone();
-        folder.submit(&ticket("000001")).unwrap();
+        folder.submit(&ticket("000001"), IMAGE).unwrap();
         folder.take_next().unwrap().unwrap();
 
         let recovered = printer.recover().unwrap();
@@ -312,7 +340,7 @@ mod tests {
         let (_dir, mut printer) = printer(0);
         let folder = printer.folder().clone();
         for job_id in ["000001", "000002"] {
-            folder.submit(&ticket(job_id)).unwrap();
+            folder.submit(&ticket(job_id), IMAGE).unwrap();
         }
         folder.request_jams(1).unwrap();
         while printer.poll_once().unwrap().is_some() {}
@@ -327,7 +355,7 @@ mod tests {
         let (_dir, mut printer) = printer(3);
         for n in 1..=6 {
             let job_id = format!("{n:06}");
-            printer.folder().submit(&ticket(&job_id)).unwrap();
+            printer.folder().submit(&ticket(&job_id), IMAGE).unwrap();
         }
         while printer.poll_once().unwrap().is_some() {}
 
@@ -343,7 +371,7 @@ mod tests {
         let (_dir, mut printer) = printer(0);
         let folder = printer.folder().clone();
         folder.fence(7).unwrap();
-        folder.submit(&ticket_at("000001", 6)).unwrap();
+        folder.submit(&ticket_at("000001", 6), IMAGE).unwrap();
 
         let handled = printer.poll_once().unwrap();
         let Some(Handled::Refused(result)) = handled else {
@@ -370,8 +398,8 @@ mod tests {
         let (_dir, mut printer) = printer(0);
         let folder = printer.folder().clone();
         folder.fence(7).unwrap();
-        folder.submit(&ticket_at("000001", 7)).unwrap();
-        folder.submit(&ticket_at("000002", 8)).unwrap();
+        folder.submit(&ticket_at("000001", 7), IMAGE).unwrap();
+        folder.submit(&ticket_at("000002", 8), IMAGE).unwrap();
         while let Some(handled) = printer.poll_once().unwrap() {
             assert!(matches!(handled, Handled::Fed(_)), "{handled:?}");
         }
@@ -383,8 +411,8 @@ mod tests {
     fn the_fence_is_read_afresh_for_every_ticket() {
         let (_dir, mut printer) = printer(0);
         let folder = printer.folder().clone();
-        folder.submit(&ticket_at("000001", 3)).unwrap();
-        folder.submit(&ticket_at("000002", 3)).unwrap();
+        folder.submit(&ticket_at("000001", 3), IMAGE).unwrap();
+        folder.submit(&ticket_at("000002", 3), IMAGE).unwrap();
         printer.poll_once().unwrap();
         // A new leader fences between two tickets of the old one.
         folder.fence(4).unwrap();
@@ -399,7 +427,7 @@ mod tests {
         folder.fence(5).unwrap();
         folder.request_jams(1).unwrap();
         for (job_id, epoch) in [("000001", 4), ("000002", 5), ("000003", 5), ("000004", 5)] {
-            folder.submit(&ticket_at(job_id, epoch)).unwrap();
+            folder.submit(&ticket_at(job_id, epoch), IMAGE).unwrap();
         }
         while printer.poll_once().unwrap().is_some() {}
 
@@ -413,7 +441,7 @@ mod tests {
     fn a_logged_ticket_below_the_fence_is_still_answered_from_the_log() {
         let (_dir, mut printer) = printer(0);
         let folder = printer.folder().clone();
-        folder.submit(&ticket_at("000001", 1)).unwrap();
+        folder.submit(&ticket_at("000001", 1), IMAGE).unwrap();
         printer.poll_once().unwrap();
         folder.fence(2).unwrap();
 
@@ -429,8 +457,8 @@ mod tests {
     fn recovery_refuses_a_stale_ticket_left_in_work() {
         let (_dir, mut printer) = printer(0);
         let folder = printer.folder().clone();
-        folder.submit(&ticket_at("000001", 1)).unwrap();
-        folder.submit(&ticket_at("000002", 2)).unwrap();
+        folder.submit(&ticket_at("000001", 1), IMAGE).unwrap();
+        folder.submit(&ticket_at("000002", 2), IMAGE).unwrap();
         folder.take_next().unwrap().unwrap();
         folder.take_next().unwrap().unwrap();
         folder.fence(2).unwrap();
@@ -451,7 +479,7 @@ mod tests {
         let folder = printer.folder().clone();
         let fence = folder.root().join("control").join("fence");
         fs::write(&fence, "not a number\n").unwrap();
-        folder.submit(&ticket_at("000001", 9)).unwrap();
+        folder.submit(&ticket_at("000001", 9), IMAGE).unwrap();
 
         let err = printer.poll_once().unwrap_err();
         assert!(!is_set_aside(&err), "{err}");
@@ -472,6 +500,53 @@ mod tests {
         fs::write(folder.root().join("inbox").join("000001_S1.job"), "junk\n").unwrap();
         let err = folder.take_next().unwrap_err();
         assert!(is_set_aside(&err), "{err}");
+    }
+
+    #[test]
+    fn a_printed_card_keeps_its_image_under_printed() {
+        let (_dir, mut printer) = printer(0);
+        let folder = printer.folder().clone();
+        folder.submit(&ticket("000001"), IMAGE).unwrap();
+        assert!(matches!(
+            printer.poll_once().unwrap(),
+            Some(Handled::Fed(_))
+        ));
+        assert_eq!(outcomes(&printer), [Outcome::Printed]);
+        let kept = folder.printed_dir().join("000001_S1.png");
+        assert_eq!(fs::read(kept).unwrap(), IMAGE);
+        assert!(!folder.root().join("work").join("000001_S1.png").exists());
+    }
+
+    #[test]
+    fn a_card_without_a_readable_image_is_jammed() {
+        let (_dir, mut printer) = printer(0);
+        let folder = printer.folder().clone();
+        // Not a PNG.
+        folder.submit(&ticket("000001"), b"GIF89a").unwrap();
+        // The image vanished before the printer took the ticket.
+        folder.submit(&ticket("000002"), IMAGE).unwrap();
+        fs::remove_file(folder.root().join("inbox").join("000002_S1.png")).unwrap();
+        // A ticket from before images existed.
+        fs::write(
+            folder.root().join("inbox").join("000003_S1.job"),
+            "job_id=000003\ncard_serial=S1\nnik=3527014507900001\nfull_name=Siti Rahayu\n",
+        )
+        .unwrap();
+        while printer.poll_once().unwrap().is_some() {}
+
+        let log = folder.read_log().unwrap();
+        assert_eq!(log.len(), 3);
+        for entry in &log {
+            assert_eq!(entry.outcome, Outcome::Jammed, "{entry:?}");
+            assert_eq!(entry.detail, IMAGE_DETAIL);
+        }
+        assert!(fs::read_dir(folder.printed_dir()).unwrap().next().is_none());
+        assert!(
+            fs::read_dir(folder.root().join("work"))
+                .unwrap()
+                .next()
+                .is_none()
+        );
     }
 
     #[test]

@@ -9,9 +9,12 @@ use std::process::{Child, Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use ektp_hotfolder::{HotFolder, JobTicket, Outcome, TicketStatus};
+use ektp_hotfolder::{HotFolder, JobTicket, Outcome, PNG_SIGNATURE, TicketStatus};
 
 const BIN: &str = env!("CARGO_BIN_EXE_card-printer-sim");
+
+/// A card front as the print node hands it over (only the signature is checked).
+const IMAGE: &[u8] = b"\x89PNG\r\n\x1a\nrendered card front";
 
 /// Kills the simulator even when an assertion fails first.
 struct Running(Child);
@@ -49,6 +52,7 @@ fn ticket(n: usize) -> JobTicket {
         nik: "3527014507900001".into(),
         full_name: format!("Resident Number {n}"),
         epoch: 1,
+        image: format!("{n:06}_CARD-{n}.png"),
     }
 }
 
@@ -84,6 +88,21 @@ fn wait_finished(folder: &HotFolder, tickets: &[JobTicket], sim: &mut Running, s
     }
 }
 
+/// Waits until the simulator's stderr satisfies `done`: it reports a card
+/// just after the card is finished, so a test that stops it as soon as the
+/// last card is finished could cut that line off.
+fn wait_stderr(stderr_log: &Path, done: impl Fn(&str) -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let stderr = std::fs::read_to_string(stderr_log).unwrap_or_default();
+        if done(&stderr) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "stderr so far:\n{stderr}");
+        thread::sleep(Duration::from_millis(10));
+    }
+}
+
 #[test]
 fn the_simulator_prints_twenty_submitted_cards_exactly_once() {
     let dir = tempfile::tempdir().unwrap();
@@ -95,15 +114,16 @@ fn the_simulator_prints_twenty_submitted_cards_exactly_once() {
     folder.ensure_dirs().unwrap();
     let tickets: Vec<JobTicket> = (1..=20).map(ticket).collect();
     for card in &tickets {
-        folder.submit(card).unwrap();
-        folder.submit(card).unwrap();
+        folder.submit(card, IMAGE).unwrap();
+        folder.submit(card, IMAGE).unwrap();
     }
 
     wait_finished(&folder, &tickets, &mut sim, &stderr_log);
     // Re-submitting finished cards must not bring them back.
     for card in &tickets {
-        folder.submit(card).unwrap();
+        folder.submit(card, IMAGE).unwrap();
     }
+    wait_stderr(&stderr_log, |s| s.matches("printed job=").count() >= 20);
     drop(sim);
 
     let log = folder.read_log().unwrap();
@@ -118,6 +138,12 @@ fn the_simulator_prints_twenty_submitted_cards_exactly_once() {
         panic!("card 7 is not finished");
     };
     assert_eq!(result.printer, "sim-test");
+
+    // Every printed card's image is kept.
+    let kept = std::fs::read_dir(folder.printed_dir()).unwrap().count();
+    assert_eq!(kept, 20);
+    let image = std::fs::read(folder.printed_dir().join("000007_CARD-7.png")).unwrap();
+    assert!(image.starts_with(&PNG_SIGNATURE));
 
     let stderr = std::fs::read_to_string(&stderr_log).unwrap();
     assert_eq!(stderr.matches("printed job=").count(), 20);
@@ -142,9 +168,10 @@ fn the_simulator_prints_only_the_tickets_at_or_above_the_fence() {
         })
         .collect();
     for card in &tickets {
-        folder.submit(card).unwrap();
+        folder.submit(card, IMAGE).unwrap();
     }
     wait_finished(&folder, &tickets, &mut sim, &stderr_log);
+    wait_stderr(&stderr_log, |s| s.matches(" job=").count() >= 6);
     drop(sim);
 
     let log = folder.read_log().unwrap();

@@ -6,15 +6,17 @@ use std::path::{Path, PathBuf};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use crate::format::{self, RESULT_SUFFIX, TICKET_SUFFIX};
+use crate::format::{self, IMAGE_SUFFIX, RESULT_SUFFIX, TICKET_SUFFIX};
 use crate::fsutil::{self, io_err};
-use crate::{HotFolderError, JobResult, JobTicket, LogEntry, TicketStatus};
+use crate::{HotFolderError, JobResult, JobTicket, LogEntry, Outcome, TicketStatus};
 
 const INBOX: &str = "inbox";
 const WORK: &str = "work";
 const OUTBOX: &str = "outbox";
 const TMP: &str = "tmp";
 const CONTROL: &str = "control";
+/// Images of printed cards, kept after their tickets are done.
+const PRINTED: &str = "printed";
 const LOG: &str = "printer.log";
 const JAM: &str = "jam";
 /// The fence in force, as decimal text; absent means 0.
@@ -30,8 +32,8 @@ const FENCE_LOCK_RETRY: Duration = Duration::from_millis(5);
 /// stays for inspection without blocking the inbox or printer recovery.
 const REJECTED_SUFFIX: &str = ".rejected";
 
-/// A printer's hot folder: `inbox/`, `work/`, `outbox/`, `tmp/`, `control/`
-/// and `printer.log` under one root.
+/// A printer's hot folder: `inbox/`, `work/`, `outbox/`, `tmp/`, `control/`,
+/// `printed/` and `printer.log` under one root.
 #[derive(Debug, Clone)]
 pub struct HotFolder {
     root: PathBuf,
@@ -48,7 +50,7 @@ impl HotFolder {
 
     /// Creates the root and its subdirectories if missing.
     pub fn ensure_dirs(&self) -> Result<(), HotFolderError> {
-        for dir in [INBOX, WORK, OUTBOX, TMP, CONTROL] {
+        for dir in [INBOX, WORK, OUTBOX, TMP, CONTROL, PRINTED] {
             let path = self.root.join(dir);
             fs::create_dir_all(&path).map_err(io_err(&path))?;
         }
@@ -57,6 +59,15 @@ impl HotFolder {
 
     fn ticket_path(&self, dir: &str, stem: &str) -> PathBuf {
         self.root.join(dir).join(format!("{stem}{TICKET_SUFFIX}"))
+    }
+
+    fn image_path(&self, dir: &str, name: &str) -> PathBuf {
+        self.root.join(dir).join(name)
+    }
+
+    /// Where the images of printed cards are kept, `printed/{job_id}_{card_serial}.png`.
+    pub fn printed_dir(&self) -> PathBuf {
+        self.root.join(PRINTED)
     }
 
     fn result_path(&self, stem: &str) -> PathBuf {
@@ -81,17 +92,32 @@ impl HotFolder {
         self.root.join(TMP)
     }
 
-    /// Drops a ticket into the inbox unless this (job_id, serial) is already
-    /// pending (inbox/work) or finished (outbox or log): idempotent.
+    /// Drops a card into the inbox — its front `image` as
+    /// `inbox/{job_id}_{card_serial}.png`, then the ticket naming it — unless
+    /// this (job_id, serial) is already pending (inbox/work) or finished
+    /// (outbox or log): idempotent, and a re-submission writes nothing.
+    ///
+    /// Both files are written to `tmp/` and renamed into place, the image
+    /// first: once the ticket appears its image is complete. The ticket's
+    /// [`image`](JobTicket::image) must be [`image_name`](crate::image_name)
+    /// of its job id and serial ([`HotFolderError::BadName`] otherwise).
     ///
     /// Two submitters racing on the same ticket both write the same inbox
-    /// name, so at most one file results; the printer's own log check covers
-    /// anything that still slips through.
-    pub fn submit(&self, ticket: &JobTicket) -> Result<(), HotFolderError> {
+    /// names, so at most one of each results; the printer's own log check
+    /// covers anything that still slips through.
+    pub fn submit(&self, ticket: &JobTicket, image: &[u8]) -> Result<(), HotFolderError> {
         let stem = format::stem(&ticket.job_id, &ticket.card_serial)?;
+        let image_name = format!("{stem}{IMAGE_SUFFIX}");
+        if ticket.image != image_name {
+            return Err(HotFolderError::BadName(format!(
+                "ticket image {:?} must be {image_name:?}",
+                ticket.image
+            )));
+        }
         if self.status(&ticket.job_id, &ticket.card_serial)? != TicketStatus::Unknown {
             return Ok(());
         }
+        fsutil::write_atomic(&self.tmp_dir(), &self.image_path(INBOX, &image_name), image)?;
         let text = format::ticket_to_text(ticket);
         fsutil::write_atomic(
             &self.tmp_dir(),
@@ -160,9 +186,9 @@ impl HotFolder {
             .collect()
     }
 
-    /// Oldest ticket in the inbox (name order), moved atomically to work/;
-    /// None if the inbox is empty. Files not named like tickets are left
-    /// alone. A ticket file that cannot be parsed is renamed to
+    /// Oldest ticket in the inbox (name order), moved atomically to work/
+    /// after its image (if any); None if the inbox is empty. Files not named
+    /// like tickets are left alone. A ticket file that cannot be parsed is renamed to
     /// `work/{job_id}_{card_serial}.job.rejected` and reported as
     /// [`HotFolderError::Malformed`]; the next call moves on.
     pub fn take_next(&self) -> Result<Option<JobTicket>, HotFolderError> {
@@ -171,6 +197,13 @@ impl HotFolder {
             let Some((job_id, card_serial)) = format::parse_file_name(&name, TICKET_SUFFIX) else {
                 continue;
             };
+            // The image first: a ticket in work/ always has its image there,
+            // even if the printer dies between the two renames.
+            let image = format::image_name(&job_id, &card_serial)?;
+            rename_if_exists(
+                &self.image_path(INBOX, &image),
+                &self.image_path(WORK, &image),
+            )?;
             let from = inbox.join(&name);
             let to = self.root.join(WORK).join(&name);
             match fs::rename(&from, &to) {
@@ -229,8 +262,19 @@ impl HotFolder {
         })
     }
 
+    /// The card image of a ticket in work/, if it has one and it is there.
+    pub fn work_image(&self, ticket: &JobTicket) -> Result<Option<Vec<u8>>, HotFolderError> {
+        format::stem(&ticket.job_id, &ticket.card_serial)?;
+        if ticket.image.is_empty() {
+            return Ok(None);
+        }
+        let name = format::image_name(&ticket.job_id, &ticket.card_serial)?;
+        fsutil::read_optional(&self.image_path(WORK, &name))
+    }
+
     /// Records a finished card: append+fsync the log line, write the outbox
-    /// result, then remove the work file. Order matters for crash safety:
+    /// result, move the image of a printed card to `printed/` (remove it
+    /// otherwise), then remove the work file. Order matters for crash safety:
     /// once the log line is durable the card counts as printed, and a crash
     /// before the last step leaves a work file that recovery completes from
     /// the log without printing again.
@@ -263,6 +307,15 @@ impl HotFolder {
         let stem = format::stem(&ticket.job_id, &ticket.card_serial)?;
         let text = format::result_to_text(result);
         fsutil::write_atomic(&self.tmp_dir(), &self.result_path(&stem), text.as_bytes())?;
+        // Before the work ticket goes: a crash in between leaves the ticket,
+        // and recovery finishes it again from the log.
+        let image = format::image_name(&ticket.job_id, &ticket.card_serial)?;
+        let work_image = self.image_path(WORK, &image);
+        if result.outcome == Outcome::Printed {
+            rename_if_exists(&work_image, &self.image_path(PRINTED, &image))?;
+        } else {
+            fsutil::remove_if_exists(&work_image)?;
+        }
         fsutil::remove_if_exists(&self.ticket_path(WORK, &stem))
     }
 
@@ -390,6 +443,16 @@ fn check_matches(ticket: &JobTicket, result: &JobResult) -> Result<(), HotFolder
         )));
     }
     Ok(())
+}
+
+/// Renames `from` to `to`; a missing `from` is not an error (already moved,
+/// or never there).
+fn rename_if_exists(from: &Path, to: &Path) -> Result<(), HotFolderError> {
+    match fs::rename(from, to) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(io_err(from)(e)),
+    }
 }
 
 fn parse_count(path: &Path, bytes: Vec<u8>) -> Result<u32, HotFolderError> {

@@ -11,6 +11,8 @@ use crate::{HotFolderError, JobResult, JobTicket, LogEntry, Outcome};
 
 pub(crate) const TICKET_SUFFIX: &str = ".job";
 pub(crate) const RESULT_SUFFIX: &str = ".result";
+/// The card image beside a ticket: `{job_id}_{card_serial}.png`.
+pub(crate) const IMAGE_SUFFIX: &str = ".png";
 
 /// Keeps `{job_id}_{card_serial}.result` well under the usual 255-byte
 /// file-name limit.
@@ -125,21 +127,40 @@ impl Fields {
     }
 }
 
+/// The image file name of `(job_id, card_serial)`: `{stem}.png`.
+pub(crate) fn image_name(job_id: &str, card_serial: &str) -> Result<String, HotFolderError> {
+    Ok(format!("{}{IMAGE_SUFFIX}", stem(job_id, card_serial)?))
+}
+
 pub(crate) fn ticket_to_text(ticket: &JobTicket) -> String {
-    encode_fields(&[
-        ("job_id", &ticket.job_id),
-        ("card_serial", &ticket.card_serial),
-        ("epoch", &ticket.epoch.to_string()),
-        ("nik", &ticket.nik),
-        ("full_name", &ticket.full_name),
-    ])
+    let epoch = ticket.epoch.to_string();
+    let mut fields = vec![
+        ("job_id", ticket.job_id.as_str()),
+        ("card_serial", ticket.card_serial.as_str()),
+        ("epoch", epoch.as_str()),
+        ("nik", ticket.nik.as_str()),
+        ("full_name", ticket.full_name.as_str()),
+    ];
+    // A ticket without an image reads the same as one written before
+    // images existed.
+    if !ticket.image.is_empty() {
+        fields.push(("image", ticket.image.as_str()));
+    }
+    encode_fields(&fields)
 }
 
 pub(crate) fn ticket_from_text(text: &str) -> Result<JobTicket, String> {
     let mut fields = Fields::decode(text)?;
+    let job_id = fields.take_name("job_id")?;
+    let card_serial = fields.take_name("card_serial")?;
+    // The image, if any, must be the ticket's own: a ticket can never point
+    // the printer at another file.
+    let image = fields.take_optional("image").unwrap_or_default();
+    let expected = format!("{job_id}_{card_serial}{IMAGE_SUFFIX}");
+    if !image.is_empty() && image != expected {
+        return Err(format!("image {image:?} is not {expected:?}"));
+    }
     Ok(JobTicket {
-        job_id: fields.take_name("job_id")?,
-        card_serial: fields.take_name("card_serial")?,
         nik: fields.take("nik")?,
         full_name: fields.take("full_name")?,
         // Tickets written before fencing existed have no epoch: 0, below
@@ -148,6 +169,9 @@ pub(crate) fn ticket_from_text(text: &str) -> Result<JobTicket, String> {
             Some(value) => parse_epoch(&value)?,
             None => 0,
         },
+        image,
+        job_id,
+        card_serial,
     })
 }
 
@@ -237,6 +261,7 @@ mod tests {
             nik: "3527014507900001".into(),
             full_name: "Line\nbreak\ttab \\ back=slash é".into(),
             epoch: 12,
+            image: String::new(),
         };
         let text = ticket_to_text(&ticket);
         assert_eq!(text.lines().count(), 5);
@@ -258,11 +283,29 @@ mod tests {
                 nik: "3527014507900001".into(),
                 full_name: "Siti Rahayu".into(),
                 epoch,
+                image: "000001_S-1.png".into(),
             };
             let text = ticket_to_text(&ticket);
             assert!(text.contains(&format!("epoch={epoch}\n")), "{text}");
             assert_eq!(ticket_from_text(&text).unwrap(), ticket);
         }
+    }
+
+    #[test]
+    fn a_ticket_names_its_own_image_or_none() {
+        let text = "job_id=1\ncard_serial=2\nnik=3\nfull_name=4\nimage=1_2.png\n";
+        assert_eq!(ticket_from_text(text).unwrap().image, "1_2.png");
+        let text = "job_id=1\ncard_serial=2\nnik=3\nfull_name=4\n";
+        assert_eq!(ticket_from_text(text).unwrap().image, "");
+        for image in ["../1_2.png", "1_3.png", "1_2.jpg", "/etc/passwd"] {
+            let text = format!("job_id=1\ncard_serial=2\nnik=3\nfull_name=4\nimage={image}\n");
+            assert!(
+                ticket_from_text(&text).is_err(),
+                "image={image:?} was accepted"
+            );
+        }
+        assert_eq!(image_name("000001", "S-1").unwrap(), "000001_S-1.png");
+        assert!(image_name("../x", "S-1").is_err());
     }
 
     #[test]

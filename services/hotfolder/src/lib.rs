@@ -2,8 +2,11 @@
 //! printer driver and the `card-printer-sim` simulator.
 //!
 //! The print node drops one ticket file per card into the printer's
-//! `inbox/`; the printer moves it to `work/`, prints it, appends a line to
-//! its append-only `printer.log`, writes `outbox/{job_id}_{card_serial}.result`
+//! `inbox/`, after the card's front image `{job_id}_{card_serial}.png` (the
+//! ticket's appearance is the signal that the image is complete); the
+//! printer moves both to `work/`, prints the card, appends a line to its
+//! append-only `printer.log`, writes `outbox/{job_id}_{card_serial}.result`,
+//! keeps the image of a printed card under `printed/` (removes it otherwise)
 //! and removes the work file. The log outlives print-node crashes, so after a
 //! failover the new print leader can ask [`HotFolder::status`] whether a
 //! `(job_id, card_serial)` was printed, and [`HotFolder::submit`] is a no-op
@@ -25,7 +28,7 @@
 //! `tokio::task::spawn_blocking`.
 //!
 //! ```
-//! use ektp_hotfolder::{HotFolder, JobTicket, TicketStatus};
+//! use ektp_hotfolder::{HotFolder, JobTicket, TicketStatus, image_name};
 //!
 //! let root = std::env::temp_dir().join(format!("hotfolder-doc-{}", std::process::id()));
 //! let folder = HotFolder::new(&root);
@@ -36,10 +39,12 @@
 //!     nik: "3527014507900001".into(),
 //!     full_name: "Siti Rahayu".into(),
 //!     epoch: 3,
+//!     image: image_name("000042", "C-0001")?,
 //! };
+//! let front: &[u8] = b"\x89PNG\r\n\x1a\n..."; // the rendered card front
 //! assert_eq!(folder.fence(3)?, 3); // done by a new print leader before it reconciles
-//! folder.submit(&ticket)?;
-//! folder.submit(&ticket)?; // idempotent
+//! folder.submit(&ticket, front)?;
+//! folder.submit(&ticket, front)?; // idempotent
 //! assert_eq!(folder.status("000042", "C-0001")?, TicketStatus::Pending);
 //! # std::fs::remove_dir_all(&root).ok();
 //! # Ok::<(), ektp_hotfolder::HotFolderError>(())
@@ -54,6 +59,16 @@ use std::path::PathBuf;
 
 pub use folder::HotFolder;
 
+/// The first bytes of every PNG file: a card image must start with them.
+pub const PNG_SIGNATURE: [u8; 8] = *b"\x89PNG\r\n\x1a\n";
+
+/// The name of the card image of `(job_id, card_serial)` beside its ticket,
+/// `{job_id}_{card_serial}.png`, for [`JobTicket::image`]. Fails like any
+/// file name of the protocol on a job id or serial outside `[A-Za-z0-9-]`.
+pub fn image_name(job_id: &str, card_serial: &str) -> Result<String, HotFolderError> {
+    format::image_name(job_id, card_serial)
+}
+
 /// One card to print, as dropped into the inbox.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JobTicket {
@@ -66,6 +81,11 @@ pub struct JobTicket {
     /// ([`HotFolder::fenced_epoch`]). Text key `epoch`; a ticket file
     /// without it (written before fencing existed) reads as 0.
     pub epoch: u64,
+    /// File name of the card's front image (PNG) beside the ticket, always
+    /// [`image_name`]`(job_id, card_serial)`; empty for a ticket without one
+    /// (written before images existed), which the printer cannot print.
+    /// Text key `image`.
+    pub image: String,
 }
 
 /// How printing a card ended.

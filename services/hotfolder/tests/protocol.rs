@@ -6,8 +6,12 @@ use std::fs;
 use std::io::Write;
 
 use ektp_hotfolder::{
-    HotFolder, HotFolderError, JobResult, JobTicket, LogEntry, Outcome, TicketStatus,
+    HotFolder, HotFolderError, JobResult, JobTicket, LogEntry, Outcome, PNG_SIGNATURE,
+    TicketStatus, image_name,
 };
+
+/// A card image as the print node hands it over (only its signature matters here).
+const IMAGE: &[u8] = b"\x89PNG\r\n\x1a\ncard front";
 
 fn folder() -> (tempfile::TempDir, HotFolder) {
     let dir = tempfile::tempdir().unwrap();
@@ -23,6 +27,7 @@ fn ticket(job_id: &str, card_serial: &str) -> JobTicket {
         nik: "3527014507900001".into(),
         full_name: "Siti Rahayu".into(),
         epoch: 1,
+        image: format!("{job_id}_{card_serial}.png"),
     }
 }
 
@@ -36,8 +41,29 @@ fn printed(ticket: &JobTicket) -> JobResult {
     }
 }
 
+/// Files in `dir`, card images (`.png`) aside: they travel with their
+/// tickets and are counted by the image tests.
 fn file_count(folder: &HotFolder, dir: &str) -> usize {
-    fs::read_dir(folder.root().join(dir)).unwrap().count()
+    fs::read_dir(folder.root().join(dir))
+        .unwrap()
+        .filter(|entry| {
+            !entry
+                .as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .ends_with(".png")
+        })
+        .count()
+}
+
+fn names_in(folder: &HotFolder, dir: &str) -> Vec<String> {
+    let mut names: Vec<String> = fs::read_dir(folder.root().join(dir))
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
 }
 
 /// Plays the printer for one card: take it from the inbox and finish it.
@@ -50,8 +76,8 @@ fn print_next(folder: &HotFolder) -> JobTicket {
 #[test]
 fn a_ticket_submitted_twice_leaves_one_inbox_file() {
     let (_dir, folder) = folder();
-    folder.submit(&ticket("000001", "S1")).unwrap();
-    folder.submit(&ticket("000001", "S1")).unwrap();
+    folder.submit(&ticket("000001", "S1"), IMAGE).unwrap();
+    folder.submit(&ticket("000001", "S1"), IMAGE).unwrap();
     assert_eq!(file_count(&folder, "inbox"), 1);
     assert_eq!(file_count(&folder, "tmp"), 0);
 }
@@ -59,23 +85,23 @@ fn a_ticket_submitted_twice_leaves_one_inbox_file() {
 #[test]
 fn a_ticket_being_printed_is_not_resubmitted() {
     let (_dir, folder) = folder();
-    folder.submit(&ticket("000001", "S1")).unwrap();
+    folder.submit(&ticket("000001", "S1"), IMAGE).unwrap();
     folder.take_next().unwrap().unwrap();
-    folder.submit(&ticket("000001", "S1")).unwrap();
+    folder.submit(&ticket("000001", "S1"), IMAGE).unwrap();
     assert_eq!(file_count(&folder, "inbox"), 0);
 }
 
 #[test]
 fn a_finished_ticket_is_not_resubmitted_even_after_acknowledging() {
     let (_dir, folder) = folder();
-    folder.submit(&ticket("000001", "S1")).unwrap();
+    folder.submit(&ticket("000001", "S1"), IMAGE).unwrap();
     print_next(&folder);
 
-    folder.submit(&ticket("000001", "S1")).unwrap();
+    folder.submit(&ticket("000001", "S1"), IMAGE).unwrap();
     assert_eq!(file_count(&folder, "inbox"), 0);
 
     folder.acknowledge("000001", "S1").unwrap();
-    folder.submit(&ticket("000001", "S1")).unwrap();
+    folder.submit(&ticket("000001", "S1"), IMAGE).unwrap();
     assert_eq!(file_count(&folder, "inbox"), 0);
     assert_eq!(folder.read_log().unwrap().len(), 1);
 }
@@ -89,7 +115,7 @@ fn status_walks_from_unknown_through_pending_to_finished() {
         TicketStatus::Unknown
     );
 
-    folder.submit(&card).unwrap();
+    folder.submit(&card, IMAGE).unwrap();
     assert_eq!(
         folder.status("000001", "S1").unwrap(),
         TicketStatus::Pending
@@ -129,7 +155,7 @@ fn status_walks_from_unknown_through_pending_to_finished() {
 #[test]
 fn the_log_records_one_line_per_finished_card() {
     let (_dir, folder) = folder();
-    folder.submit(&ticket("000001", "S1")).unwrap();
+    folder.submit(&ticket("000001", "S1"), IMAGE).unwrap();
     let taken = folder.take_next().unwrap().unwrap();
     let jam = JobResult {
         outcome: Outcome::Jammed,
@@ -154,7 +180,7 @@ fn the_log_records_one_line_per_finished_card() {
 #[test]
 fn a_torn_last_log_line_is_ignored_and_overwritten_by_the_next_append() {
     let (_dir, folder) = folder();
-    folder.submit(&ticket("000001", "S1")).unwrap();
+    folder.submit(&ticket("000001", "S1"), IMAGE).unwrap();
     print_next(&folder);
 
     let log_path = folder.root().join("printer.log");
@@ -167,7 +193,7 @@ fn a_torn_last_log_line_is_ignored_and_overwritten_by_the_next_append() {
         TicketStatus::Unknown
     );
 
-    folder.submit(&ticket("000002", "S2")).unwrap();
+    folder.submit(&ticket("000002", "S2"), IMAGE).unwrap();
     print_next(&folder);
     let log: Vec<LogEntry> = folder.read_log().unwrap();
     let serials: Vec<&str> = log.iter().map(|entry| entry.card_serial.as_str()).collect();
@@ -194,7 +220,7 @@ fn a_garbled_complete_log_line_is_reported_not_skipped() {
 fn take_next_hands_out_tickets_oldest_name_first() {
     let (_dir, folder) = folder();
     for job_id in ["000003", "000001", "000002"] {
-        folder.submit(&ticket(job_id, "S1")).unwrap();
+        folder.submit(&ticket(job_id, "S1"), IMAGE).unwrap();
     }
     fs::write(folder.root().join("inbox").join("README.txt"), "ignored").unwrap();
 
@@ -209,8 +235,8 @@ fn take_next_hands_out_tickets_oldest_name_first() {
 #[test]
 fn tickets_left_in_work_are_listed_for_recovery() {
     let (_dir, folder) = folder();
-    folder.submit(&ticket("000002", "S1")).unwrap();
-    folder.submit(&ticket("000001", "S1")).unwrap();
+    folder.submit(&ticket("000002", "S1"), IMAGE).unwrap();
+    folder.submit(&ticket("000001", "S1"), IMAGE).unwrap();
     folder.take_next().unwrap().unwrap();
     folder.take_next().unwrap().unwrap();
 
@@ -232,7 +258,7 @@ fn names_outside_the_safe_alphabet_are_rejected() {
     ] {
         assert!(
             matches!(
-                folder.submit(&ticket(job_id, card_serial)),
+                folder.submit(&ticket(job_id, card_serial), IMAGE),
                 Err(HotFolderError::BadName(_))
             ),
             "{job_id:?} {card_serial:?} should be rejected"
@@ -250,7 +276,7 @@ fn free_text_with_line_breaks_survives_the_inbox() {
     let (_dir, folder) = folder();
     let mut card = ticket("000001", "S1");
     card.full_name = "Siti\nnik=0000000000000000\\n\tRahayu".into();
-    folder.submit(&card).unwrap();
+    folder.submit(&card, IMAGE).unwrap();
     assert_eq!(folder.take_next().unwrap(), Some(card));
 }
 
@@ -262,7 +288,7 @@ fn a_malformed_ticket_is_set_aside_and_the_next_one_is_taken() {
         "job_id=000001\n",
     )
     .unwrap();
-    folder.submit(&ticket("000002", "S1")).unwrap();
+    folder.submit(&ticket("000002", "S1"), IMAGE).unwrap();
 
     assert!(matches!(
         folder.take_next(),
@@ -295,7 +321,7 @@ fn jam_requests_add_up_and_are_cleared_when_taken() {
 #[test]
 fn a_result_that_does_not_match_its_ticket_is_refused() {
     let (_dir, folder) = folder();
-    folder.submit(&ticket("000001", "S1")).unwrap();
+    folder.submit(&ticket("000001", "S1"), IMAGE).unwrap();
     let taken = folder.take_next().unwrap().unwrap();
     let other = printed(&ticket("000001", "S2"));
     assert!(folder.finish(&taken, &other).is_err());
@@ -365,7 +391,7 @@ fn a_ticket_epoch_survives_the_inbox_and_old_tickets_read_as_epoch_zero() {
     let (_dir, folder) = folder();
     let mut card = ticket("000001", "S1");
     card.epoch = 42;
-    folder.submit(&card).unwrap();
+    folder.submit(&card, IMAGE).unwrap();
     assert_eq!(folder.take_next().unwrap(), Some(card));
 
     // A ticket written before fencing existed has no epoch line.
@@ -381,7 +407,7 @@ fn a_ticket_epoch_survives_the_inbox_and_old_tickets_read_as_epoch_zero() {
 #[test]
 fn a_refused_ticket_is_finished_and_logged_as_refused() {
     let (_dir, folder) = folder();
-    folder.submit(&ticket("000001", "S1")).unwrap();
+    folder.submit(&ticket("000001", "S1"), IMAGE).unwrap();
     let taken = folder.take_next().unwrap().unwrap();
     let refused = JobResult {
         outcome: Outcome::Refused,
@@ -400,6 +426,118 @@ fn a_refused_ticket_is_finished_and_logged_as_refused() {
     assert_eq!(from_log.outcome, Outcome::Refused);
     assert_eq!(from_log.detail, refused.detail);
     // Finished means a re-submission is a no-op, as for any outcome.
-    folder.submit(&ticket("000001", "S1")).unwrap();
+    folder.submit(&ticket("000001", "S1"), IMAGE).unwrap();
     assert_eq!(file_count(&folder, "inbox"), 0);
+}
+
+#[test]
+fn the_image_is_written_beside_the_ticket_and_named_in_it() {
+    let (_dir, folder) = folder();
+    folder.submit(&ticket("000001", "S1"), IMAGE).unwrap();
+    assert_eq!(
+        names_in(&folder, "inbox"),
+        ["000001_S1.job", "000001_S1.png"]
+    );
+    assert_eq!(
+        fs::read(folder.root().join("inbox").join("000001_S1.png")).unwrap(),
+        IMAGE
+    );
+    let text = fs::read_to_string(folder.root().join("inbox").join("000001_S1.job")).unwrap();
+    assert!(text.contains("image=000001_S1.png\n"), "{text}");
+    assert_eq!(names_in(&folder, "tmp"), Vec::<String>::new());
+    assert!(IMAGE.starts_with(&PNG_SIGNATURE));
+}
+
+#[test]
+fn a_ticket_must_name_its_own_image() {
+    let (_dir, folder) = folder();
+    for image in ["", "000002_S1.png", "../000001_S1.png", "000001_S1.jpg"] {
+        let mut card = ticket("000001", "S1");
+        card.image = image.into();
+        assert!(
+            matches!(folder.submit(&card, IMAGE), Err(HotFolderError::BadName(_))),
+            "image {image:?} was accepted"
+        );
+    }
+    assert_eq!(names_in(&folder, "inbox"), Vec::<String>::new());
+    assert_eq!(image_name("000001", "S1").unwrap(), "000001_S1.png");
+}
+
+#[test]
+fn resubmitting_a_pending_or_finished_card_rewrites_nothing() {
+    let (_dir, folder) = folder();
+    folder.submit(&ticket("000001", "S1"), IMAGE).unwrap();
+    let inbox_image = folder.root().join("inbox").join("000001_S1.png");
+    folder
+        .submit(&ticket("000001", "S1"), b"another image")
+        .unwrap();
+    assert_eq!(fs::read(&inbox_image).unwrap(), IMAGE);
+
+    let taken = folder.take_next().unwrap().unwrap();
+    folder
+        .submit(&ticket("000001", "S1"), b"another image")
+        .unwrap();
+    assert_eq!(names_in(&folder, "inbox"), Vec::<String>::new());
+    assert_eq!(folder.work_image(&taken).unwrap().as_deref(), Some(IMAGE));
+
+    folder.finish(&taken, &printed(&taken)).unwrap();
+    folder
+        .submit(&ticket("000001", "S1"), b"another image")
+        .unwrap();
+    assert_eq!(names_in(&folder, "inbox"), Vec::<String>::new());
+    assert_eq!(
+        fs::read(folder.printed_dir().join("000001_S1.png")).unwrap(),
+        IMAGE
+    );
+}
+
+#[test]
+fn the_image_travels_with_its_ticket_and_a_printed_one_is_kept() {
+    let (_dir, folder) = folder();
+    folder.submit(&ticket("000001", "S1"), IMAGE).unwrap();
+    folder.submit(&ticket("000002", "S1"), IMAGE).unwrap();
+
+    let first = folder.take_next().unwrap().unwrap();
+    assert_eq!(first.image, "000001_S1.png");
+    assert_eq!(
+        names_in(&folder, "work"),
+        ["000001_S1.job", "000001_S1.png"]
+    );
+    assert_eq!(
+        names_in(&folder, "inbox"),
+        ["000002_S1.job", "000002_S1.png"]
+    );
+    folder.finish(&first, &printed(&first)).unwrap();
+    assert_eq!(names_in(&folder, "work"), Vec::<String>::new());
+    assert_eq!(names_in(&folder, "printed"), ["000001_S1.png"]);
+
+    // A jammed card's image is not kept.
+    let second = folder.take_next().unwrap().unwrap();
+    let jam = JobResult {
+        outcome: Outcome::Jammed,
+        detail: "simulated jam".into(),
+        ..printed(&second)
+    };
+    folder.finish(&second, &jam).unwrap();
+    assert_eq!(names_in(&folder, "work"), Vec::<String>::new());
+    assert_eq!(names_in(&folder, "printed"), ["000001_S1.png"]);
+}
+
+#[test]
+fn a_ticket_without_its_image_is_still_taken_and_has_none() {
+    let (_dir, folder) = folder();
+    folder.submit(&ticket("000001", "S1"), IMAGE).unwrap();
+    fs::remove_file(folder.root().join("inbox").join("000001_S1.png")).unwrap();
+    let taken = folder.take_next().unwrap().unwrap();
+    assert_eq!(folder.work_image(&taken).unwrap(), None);
+
+    // An old ticket names no image at all.
+    fs::write(
+        folder.root().join("inbox").join("000002_S1.job"),
+        "job_id=000002\ncard_serial=S1\nnik=3527014507900001\nfull_name=Siti Rahayu\n",
+    )
+    .unwrap();
+    let old = folder.take_next().unwrap().unwrap();
+    assert_eq!(old.image, "");
+    assert_eq!(folder.work_image(&old).unwrap(), None);
 }

@@ -54,6 +54,9 @@ pub struct PrintConfig {
     /// Most jobs claimed at once.
     #[arg(long, env = "EKTP_CLAIM_BATCH", default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=100))]
     pub claim_batch: u32,
+    /// Below this many blank cards, first cards are printed before replacements.
+    #[arg(long, env = "EKTP_LOW_STOCK_THRESHOLD", default_value_t = 100)]
+    pub low_stock_threshold: u32,
     /// Wait between claims when the queue is empty, in milliseconds.
     #[arg(long, env = "EKTP_IDLE_POLL_MS", default_value_t = 500, value_parser = clap::value_parser!(u64).range(10..=60_000))]
     pub idle_poll_ms: u64,

@@ -11,6 +11,7 @@ mod print_loop;
 pub mod printer;
 mod printer_state;
 mod registry_link;
+pub mod render;
 mod stock;
 
 pub use config::{Driver, PrintConfig};
@@ -120,6 +121,7 @@ impl App {
                 config: print_loop::LoopConfig {
                     batch: self.config.claim_batch,
                     idle_poll: self.config.idle_poll(),
+                    low_stock_threshold: self.config.low_stock_threshold,
                 },
             }
             .run(),

@@ -32,6 +32,8 @@ pub struct LoopConfig {
     pub batch: u32,
     /// Wait between claims when the queue is empty or blanks ran out.
     pub idle_poll: Duration,
+    /// Below this many blanks, first cards are claimed before replacements.
+    pub low_stock_threshold: u32,
 }
 
 /// Why leading stopped.
@@ -101,6 +103,9 @@ impl<P: Printer> PrintLoop<P> {
             .await
             .map_err(|e| Stop::Failed(format!("cannot fence the printer: {e}")))?;
         metrics::printer_up(self.printer.name(), true);
+        if let Ok((record, _)) = self.stock.read().await {
+            self.board.start_rate_window(record.consumed_total);
+        }
         self.reconcile(fence).await?;
         loop {
             self.still_leading(fence)?;
@@ -120,7 +125,8 @@ impl<P: Printer> PrintLoop<P> {
             let max = u32::try_from(record.remaining)
                 .unwrap_or(u32::MAX)
                 .min(self.config.batch);
-            let claimed = match self.claim(fence, max).await {
+            let low_stock = record.remaining < u64::from(self.config.low_stock_threshold);
+            let claimed = match self.claim(fence, max, low_stock).await {
                 Ok(claimed) => claimed,
                 Err(status) => {
                     // The claim may have been applied with its answer lost:
@@ -144,11 +150,17 @@ impl<P: Printer> PrintLoop<P> {
         }
     }
 
-    async fn claim(&self, fence: &Fence, max: u32) -> Result<Vec<pb::ClaimedJob>, Status> {
+    async fn claim(
+        &self,
+        fence: &Fence,
+        max: u32,
+        first_cards_first: bool,
+    ) -> Result<Vec<pb::ClaimedJob>, Status> {
         let request = pb::ClaimJobsRequest {
             fence: Some(proto_fence(fence)),
             max_jobs: max,
             printer: self.printer.name().to_owned(),
+            first_cards_first,
         };
         let response = self
             .link
@@ -167,7 +179,14 @@ impl<P: Printer> PrintLoop<P> {
             job_id: job.job_id.clone(),
             card_serial: job.card_serial.clone(),
             nik: job.nik.clone(),
-            full_name: claimed.resident.map(|r| r.full_name).unwrap_or_default(),
+            full_name: claimed
+                .resident
+                .as_ref()
+                .map(|r| r.full_name.clone())
+                .unwrap_or_default(),
+            resident: claimed.resident,
+            material: claimed.material,
+            issued: job.update_time,
         };
         // Check leadership right before the blank is taken and the card printed.
         self.still_leading(fence)?;
@@ -301,6 +320,10 @@ impl<P: Printer> PrintLoop<P> {
                     card_serial: job.card_serial.clone(),
                     nik: job.nik.clone(),
                     full_name: String::new(),
+                    // Reconciliation only asks the printer; it never renders.
+                    resident: None,
+                    material: None,
+                    issued: None,
                 };
                 let recovery = self.printer.recover(&card.job_id, &card.card_serial).await;
                 info!(job = %card.job_id, serial = %card.card_serial, claimed_at = job.claim_epoch, ?recovery, "reconciling an in-flight card");

@@ -4,6 +4,8 @@
 
 use ektp_election::{Fence, FencedTxn, TxnError, TxnOutcome};
 use ektp_proto::storage::BlankStockRecord;
+use ektp_proto::v1::EventKind;
+use ektp_server::Outbox;
 use etcd_client::{Client, Compare, CompareOp, PutOptions, TxnOp};
 use prost::Message;
 use std::time::Duration;
@@ -55,6 +57,7 @@ pub(crate) async fn bounded<T, E: Into<StateError>>(
 #[derive(Clone)]
 pub struct Stock {
     client: Client,
+    prefix: String,
     key: String,
     requests: String,
 }
@@ -63,6 +66,7 @@ impl Stock {
     pub fn new(client: Client, prefix: &str) -> Self {
         Self {
             client,
+            prefix: prefix.to_owned(),
             key: format!("{prefix}stock/blanks"),
             requests: format!("{prefix}stock/requests/"),
         }
@@ -131,8 +135,17 @@ impl Stock {
         &self,
         fence: &Fence,
         count: u64,
+        reference: &str,
         request_id: &str,
     ) -> Result<u64, StateError> {
+        // The outbox event goes in the same transaction as the stock change.
+        let event = Outbox::new(&self.prefix, 'p', fence.epoch.0).append(
+            EventKind::StockAdded,
+            "",
+            "",
+            "",
+            &format!("count={count} reference={reference}"),
+        );
         let request_key = format!("{}{request_id}", self.requests);
         if !request_id.is_empty() && self.seen(&request_key).await? {
             return Ok(self.read().await?.0.remaining);
@@ -152,6 +165,7 @@ impl Stock {
                 fence,
                 |t| match lease {
                     Some(lease) => t
+                        .op(event.clone())
                         .when(Compare::create_revision(
                             request_key.as_str(),
                             CompareOp::Equal,
@@ -162,7 +176,7 @@ impl Stock {
                             count.to_string(),
                             Some(PutOptions::new().with_lease(lease)),
                         )),
-                    None => t,
+                    None => t.op(event.clone()),
                 },
                 |r| {
                     r.remaining = r.remaining.saturating_add(count);

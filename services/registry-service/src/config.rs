@@ -17,6 +17,15 @@ pub struct RegistryConfig {
     /// Hours an idempotency record (`request_id`) is kept.
     #[arg(long, env = "EKTP_REQUEST_RETENTION_HOURS", default_value_t = 24, value_parser = clap::value_parser!(u64).range(1..=24 * 30))]
     pub request_retention_hours: u64,
+    /// Hours outbox events are kept for consumers to catch up (default 90 days).
+    #[arg(long, env = "EKTP_EVENT_RETENTION_HOURS", default_value_t = 24 * 90, value_parser = clap::value_parser!(u64).range(1..=24 * 3650))]
+    pub event_retention_hours: u64,
+    /// Seconds print material (photo, signature) is kept after its card was collected (default 30 days).
+    #[arg(long, env = "EKTP_MATERIAL_RETENTION_SECS", default_value_t = 30 * 24 * 3600)]
+    pub material_retention_secs: u64,
+    /// Seconds between retention sweeps (events, print material).
+    #[arg(long, env = "EKTP_RETENTION_SWEEP_SECS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub retention_sweep_secs: u64,
 }
 
 impl RegistryConfig {
@@ -32,6 +41,10 @@ impl RegistryConfig {
         self.node
             .metrics_listen
             .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 9091)))
+    }
+
+    pub fn event_retention(&self) -> Duration {
+        Duration::from_secs(self.event_retention_hours * 3600)
     }
 
     pub fn request_retention(&self) -> Duration {

@@ -12,6 +12,8 @@
 //! | `cards/{serial}` | `ektp.v1.Card`, one per serial ever allocated |
 //! | `requests/{request_id}` | `ektp.storage.v1.RequestRecord`, on a retention lease |
 //! | `counters/stats` | `ektp.v1.Stats`, updated in the same transaction as each change |
+//! | `events/{writer}{epoch}-{nonce}-{n}` | `ektp.v1.Event`, the outbox; ordered by the revision that wrote it |
+//! | `counters/events-floor` | highest revision of events dropped by retention |
 //! | `counters/sequences` | `ektp.storage.v1.Sequences`: last job id and card serial |
 
 use crate::ids::{CardSerial, JobId};
@@ -29,6 +31,19 @@ impl Keys {
         Self {
             prefix: prefix.into(),
         }
+    }
+
+    /// The office prefix, `/ektp/{office}/`.
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    pub fn events(&self) -> String {
+        format!("{}events/", self.prefix)
+    }
+
+    pub fn events_floor(&self) -> String {
+        format!("{}counters/events-floor", self.prefix)
     }
 
     /// The registry's election name.

@@ -6,6 +6,7 @@
 mod config;
 mod error;
 mod etcd;
+mod events;
 mod gauges;
 mod grpc;
 mod ids;
@@ -26,6 +27,7 @@ use ektp_server::StartError;
 use keys::Keys;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::time::Duration;
 use tokio::net::TcpListener;
 use tracing::info;
 
@@ -65,6 +67,8 @@ impl App {
             writer::WriterConfig {
                 max_print_attempts: config.max_print_attempts,
                 request_retention: config.request_retention(),
+                event_retention: config.event_retention(),
+                material_retention: Duration::from_secs(config.material_retention_secs),
             },
         );
         let store = store::Store::new(client, keys.clone());
@@ -95,6 +99,10 @@ impl App {
             ektp_server::serve_installed_metrics(listener);
         }
         gauges::spawn(self.store.clone(), self.election.clone());
+        self.writer.spawn_retention(
+            self.election.clone(),
+            Duration::from_secs(self.config.retention_sweep_secs),
+        );
         let forwarder = grpc::Forwarder::new(self.election.clone());
         let registry = grpc::RegistryApi {
             store: self.store.clone(),

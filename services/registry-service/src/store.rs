@@ -33,6 +33,16 @@ impl Store {
         Self { client, keys }
     }
 
+    /// The etcd client reads go through.
+    pub fn client(&self) -> Client {
+        self.client.clone()
+    }
+
+    /// The key layout.
+    pub fn keys(&self) -> &Keys {
+        &self.keys
+    }
+
     pub async fn resident(&self, nik: &Nik) -> Result<Resident> {
         get::<Resident>(&self.client, &self.keys.resident(nik))
             .await?

@@ -106,6 +106,8 @@ pub fn resident_fields(v: &mut Violations, resident: &mut pb::Resident) -> Optio
     resident.status_reason.clear();
     resident.open_job_id.clear();
     resident.collection = None;
+    resident.material_digest.clear();
+    resident.material_dropped = false;
     (v.len() == before).then_some(nik)
 }
 

@@ -36,24 +36,28 @@ pub fn reprint(request: pb::RequestReprintRequest) -> Result<Reprint, Status> {
         "reference",
         "at most 100 characters, no control characters",
     );
-    let change = match (reason, request.resident, request.material) {
-        (Some(pb::PrintReason::DataChange), Some(mut resident), Some(material)) => {
+    let material = request.material;
+    if let Some(material) = &material {
+        material_fields(&mut v, material);
+    }
+    let changed = match (reason, request.resident) {
+        (Some(pb::PrintReason::DataChange), Some(mut resident)) => {
             let changed = resident_fields(&mut v, &mut resident);
-            material_fields(&mut v, &material);
             if changed.is_some() && changed != nik {
                 v.add(
                     "resident.nik",
                     "a data change keeps the NIK; NIKs are never reissued",
                 );
             }
-            Some((resident, material))
-        }
-        (Some(pb::PrintReason::DataChange), resident, material) => {
             v.require(
-                resident.is_some(),
-                "resident",
-                "a data change needs the corrected record",
+                material.is_some(),
+                "material",
+                "a data change needs new print material",
             );
+            Some(resident)
+        }
+        (Some(pb::PrintReason::DataChange), None) => {
+            v.add("resident", "a data change needs the corrected record");
             v.require(
                 material.is_some(),
                 "material",
@@ -61,16 +65,11 @@ pub fn reprint(request: pb::RequestReprintRequest) -> Result<Reprint, Status> {
             );
             None
         }
-        (_, resident, material) => {
+        (_, resident) => {
             v.require(
                 resident.is_none(),
                 "resident",
                 "only a DATA_CHANGE carries a record",
-            );
-            v.require(
-                material.is_none(),
-                "material",
-                "only a DATA_CHANGE carries print material",
             );
             None
         }
@@ -83,7 +82,8 @@ pub fn reprint(request: pb::RequestReprintRequest) -> Result<Reprint, Status> {
             nik,
             reason,
             reference,
-            change,
+            changed,
+            material,
         }),
         _ => Err(Status::invalid_argument("invalid reprint request")),
     }

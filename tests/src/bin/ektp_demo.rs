@@ -82,6 +82,7 @@ async fn run(args: Args) -> Result<bool> {
         blanks: u64::from(args.residents) * 2,
         claim_batch: 4,
         etcd_overrides: Vec::new(),
+        registry_args: Vec::new(),
     };
     let mut cluster = Cluster::start(spec).await?;
     let addresses: Vec<String> = cluster.registry.iter().map(|n| n.address.clone()).collect();

@@ -95,6 +95,12 @@ impl PrintControl for Fake {
     ) -> Result<Response<pb::PrinterStatus>, Status> {
         Err(Status::unimplemented("fake"))
     }
+    async fn get_card_preview(
+        &self,
+        _: Request<pb::GetCardPreviewRequest>,
+    ) -> Result<Response<pb::GetCardPreviewResponse>, Status> {
+        Err(Status::unimplemented("fake"))
+    }
 }
 
 /// Starts a fake replica on a free port; returns its URL and call counter.

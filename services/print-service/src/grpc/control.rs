@@ -1,9 +1,10 @@
-//! The `ektp.v1.PrintControl` service: status from any replica; stock changes
-//! run on the leader (a follower forwards them).
+//! The `ektp.v1.PrintControl` service: status and card previews from any
+//! replica; stock changes run on the leader (a follower forwards them).
 
 use crate::board::Board;
 use crate::printer_state::PrinterState;
 use crate::registry_link::RegistryLink;
+use crate::render::{CardFace, render_front};
 use crate::stock::{StateError, Stock};
 use ektp_election::{ElectionHandle, Role};
 use ektp_proto::v1 as pb;
@@ -15,6 +16,14 @@ use std::sync::Arc;
 use std::time::Duration;
 use tonic::{Request, Response, Status};
 use tracing::error;
+
+/// How long a preview waits for the registry (retrying elsewhere on UNAVAILABLE).
+const PREVIEW_REGISTRY_DEADLINE: Duration = Duration::from_secs(5);
+
+/// Whether `job_id` is a job id as the registry writes them: 12 digits.
+fn is_job_id(job_id: &str) -> bool {
+    job_id.len() == 12 && job_id.bytes().all(|b| b.is_ascii_digit())
+}
 
 /// What GetStatus reports about the printer.
 pub struct PrinterInfo {
@@ -82,6 +91,11 @@ impl PrintControl for PrintControlApi {
             queue_depth: stats.map(|s| s.queued).unwrap_or_default(),
             printed_today: self.board.printed_today(),
             out_of_blanks: role.is_leader() && self.board.out_of_blanks(),
+            blank_days_left: if role.is_leader() {
+                self.board.days_left(stock.remaining, stock.consumed_total)
+            } else {
+                -1.0
+            },
         }))
     }
 
@@ -125,7 +139,7 @@ impl PrintControl for PrintControlApi {
                         .cloned()
                         .ok_or_else(|| not_leader(None))?;
                     let remaining = stock
-                        .add(&fence, r.count, &r.request_id)
+                        .add(&fence, r.count, &r.reference, &r.request_id)
                         .await
                         .map_err(stock_status)?;
                     Ok(pb::BlankStock { remaining })
@@ -155,6 +169,54 @@ impl PrintControl for PrintControlApi {
             PrintControlClient::new(ch).resume_printer(r).await
         })
         .await
+    }
+
+    async fn get_card_preview(
+        &self,
+        request: Request<pb::GetCardPreviewRequest>,
+    ) -> Result<Response<pb::GetCardPreviewResponse>, Status> {
+        let job_id = request.into_inner().job_id;
+        let mut v = Violations::new();
+        v.require(is_job_id(&job_id), "job_id", "a job id has 12 digits");
+        v.into_result()?;
+
+        // Read-only: any replica answers, from any registry replica. Errors
+        // (NOT_FOUND above all) pass through unchanged.
+        let job = self
+            .link
+            .call(PREVIEW_REGISTRY_DEADLINE, |ch| {
+                let request = pb::GetPrintJobRequest {
+                    job_id: job_id.clone(),
+                };
+                async move { RegistryClient::new(ch).get_print_job(request).await }
+            })
+            .await?;
+        let resident = self
+            .link
+            .call(PREVIEW_REGISTRY_DEADLINE, |ch| {
+                let request = pb::GetResidentRequest {
+                    nik: job.nik.clone(),
+                };
+                async move { RegistryClient::new(ch).get_resident(request).await }
+            })
+            .await?;
+        // Print material is not readable through the registry API: the
+        // preview draws the photo and signature placeholders.
+        let face = CardFace::new(&resident, &job.card_serial, None, job.update_time.as_ref());
+        let png = tokio::task::spawn_blocking(move || render_front(&face))
+            .await
+            .map_err(|e| {
+                error!(error = %e, "card preview task failed");
+                Status::internal("card preview failed")
+            })?
+            .map_err(|e| {
+                error!(error = %e, "card preview failed");
+                Status::internal("card preview failed")
+            })?;
+        Ok(Response::new(pb::GetCardPreviewResponse {
+            png,
+            card_serial: job.card_serial,
+        }))
     }
 }
 

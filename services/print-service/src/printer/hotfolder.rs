@@ -1,9 +1,10 @@
 //! A hot-folder card printer: one ticket file per card in the printer's
-//! inbox, one result file back; the printer's own job log answers what became
+//! inbox, beside the card's rendered front (PNG), one result file back; the printer's own job log answers what became
 //! of a card after a print node died. File work runs on the blocking pool.
 
 use super::{Attempt, CardJob, Printer, PrinterError, Recovery};
-use ektp_hotfolder::{HotFolder, JobTicket, Outcome, TicketStatus};
+use crate::render::render_front;
+use ektp_hotfolder::{HotFolder, JobTicket, Outcome, TicketStatus, image_name};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -99,12 +100,19 @@ impl Printer for HotFolderPrinter {
             card_serial: card.card_serial.clone(),
             nik: card.nik.clone(),
             full_name: card.full_name.clone(),
+            image: image_name(&card.job_id, &card.card_serial).map_err(|e| self.error(e))?,
         };
         let folder = self.folder.clone();
-        tokio::task::spawn_blocking(move || folder.submit(&ticket))
-            .await
-            .map_err(|e| self.error(e))?
-            .map_err(|e| self.error(e))?;
+        let face = card.face();
+        // Rendering is deterministic, so a re-submission (which writes
+        // nothing anyway) would hand over the same image.
+        tokio::task::spawn_blocking(move || -> Result<(), String> {
+            let front = render_front(&face).map_err(|e| format!("cannot render the card: {e}"))?;
+            folder.submit(&ticket, &front).map_err(|e| e.to_string())
+        })
+        .await
+        .map_err(|e| self.error(e))?
+        .map_err(|e| self.error(e))?;
         match self.wait_finished(&card.job_id, &card.card_serial).await? {
             Recovery::Finished(attempt) => Ok(attempt),
             _ => Err(self.error("the ticket vanished from the hot folder")),

@@ -5,6 +5,8 @@
 pub mod hotfolder;
 pub mod sim;
 
+use crate::render::CardFace;
+use ektp_proto::v1 as pb;
 use std::future::Future;
 
 /// One card to print.
@@ -17,6 +19,31 @@ pub struct CardJob {
     pub card_serial: String,
     pub nik: String,
     pub full_name: String,
+    /// The resident's record, what the card shows; `None` for a card being
+    /// reconciled, which is never printed (or rendered) again.
+    pub resident: Option<pb::Resident>,
+    /// Photo and signature; `None` when not handed over (placeholders are drawn).
+    pub material: Option<pb::PrintMaterial>,
+    /// When the job was claimed, the card's date of issue.
+    pub issued: Option<ektp_proto::Timestamp>,
+}
+
+impl CardJob {
+    /// What the front of this card shows. Without the record (never the
+    /// case for a claimed job) only the NIK and name are filled in.
+    pub fn face(&self) -> CardFace {
+        let resident = self.resident.clone().unwrap_or_else(|| pb::Resident {
+            nik: self.nik.clone(),
+            full_name: self.full_name.clone(),
+            ..pb::Resident::default()
+        });
+        CardFace::new(
+            &resident,
+            &self.card_serial,
+            self.material.as_ref(),
+            self.issued.as_ref(),
+        )
+    }
 }
 
 /// How one print attempt ended. Either way a blank was used.

@@ -54,7 +54,14 @@ impl PrintQueue for PrintQueueApi {
                     v.into_result()?;
                     let fence = fence.ok_or_else(|| Status::invalid_argument("invalid fence"))?;
                     let claimed = writer
-                        .claim(PrintCall { fence, printer }, r.max_jobs)
+                        .claim(
+                            PrintCall {
+                                fence,
+                                printer,
+                                first_cards_first: r.first_cards_first,
+                            },
+                            r.max_jobs,
+                        )
                         .await?;
                     Ok(ClaimJobsResponse {
                         jobs: claimed
@@ -110,6 +117,7 @@ impl PrintQueue for PrintQueueApi {
                     let call = PrintCall {
                         fence,
                         printer: String::new(),
+                        first_cards_first: false,
                     };
                     Ok(writer
                         .complete(call, job_id, serial, outcome, r.detail)

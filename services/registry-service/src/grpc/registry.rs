@@ -23,10 +23,6 @@ pub struct RegistryApi {
     pub forwarder: Forwarder,
 }
 
-fn unimplemented(method: &str) -> Status {
-    Status::unimplemented(format!("{method} is not implemented yet"))
-}
-
 #[tonic::async_trait]
 impl Registry for RegistryApi {
     async fn record_resident(
@@ -202,8 +198,32 @@ impl Registry for RegistryApi {
 
     async fn watch_events(
         &self,
-        _: Request<WatchEventsRequest>,
+        request: Request<WatchEventsRequest>,
     ) -> Result<Response<Self::WatchEventsStream>, Status> {
-        Err(unimplemented("WatchEvents"))
+        let cursor = request.into_inner().after_cursor;
+        let after = if cursor.is_empty() {
+            crate::events::Position::default()
+        } else {
+            let (revision, name) = ektp_server::parse_cursor(&cursor).ok_or_else(|| {
+                Status::from(RegistryError::Invalid {
+                    field: "after_cursor",
+                    description: "not a cursor this server issued".into(),
+                })
+            })?;
+            crate::events::Position {
+                revision,
+                name: name.to_owned(),
+            }
+        };
+        let (tx, rx) = tokio::sync::mpsc::channel(256);
+        tokio::spawn(crate::events::stream(
+            self.store.client(),
+            self.store.keys().clone(),
+            after,
+            tx,
+        ));
+        Ok(Response::new(Box::pin(
+            tokio_stream::wrappers::ReceiverStream::new(rx),
+        )))
     }
 }

@@ -6,7 +6,7 @@ use crate::error::{RegistryError, Result};
 use crate::etcd::{get, put};
 use ektp_election::FencedTxn;
 use ektp_nik::Nik;
-use ektp_proto::v1::{AuthorizationOutcome, PrintReason, Resident, ResidentStatus};
+use ektp_proto::v1::{AuthorizationOutcome, EventKind, PrintReason, Resident, ResidentStatus};
 use etcd_client::{Compare, CompareOp};
 
 pub struct Decision {
@@ -56,15 +56,39 @@ impl Actor {
                     String::new(),
                 );
                 resident.open_job_id = id.to_string();
-                txn = txn.ops(queued).op(put(&self.keys.sequences(), &sequences));
+                let event = state.outbox.append(
+                    EventKind::Authorised,
+                    decision.nik.as_str(),
+                    &resident.open_job_id,
+                    "",
+                    "",
+                );
+                txn = txn
+                    .ops(queued)
+                    .op(put(&self.keys.sequences(), &sequences))
+                    .op(event);
             }
             AuthorizationOutcome::Duplicate => {
                 resident.status = ResidentStatus::Duplicate as i32;
                 stats.duplicates += 1;
+                txn = txn.op(state.outbox.append(
+                    EventKind::Duplicate,
+                    decision.nik.as_str(),
+                    "",
+                    "",
+                    &resident.status_reason,
+                ));
             }
             AuthorizationOutcome::Rejected => {
                 resident.status = ResidentStatus::Rejected as i32;
                 stats.rejected += 1;
+                txn = txn.op(state.outbox.append(
+                    EventKind::Rejected,
+                    decision.nik.as_str(),
+                    "",
+                    "",
+                    &resident.status_reason,
+                ));
             }
             AuthorizationOutcome::Unspecified => {
                 return Err(RegistryError::Invalid {

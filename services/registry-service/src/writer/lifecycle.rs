@@ -12,8 +12,8 @@ use ektp_election::FencedTxn;
 use ektp_nik::Nik;
 use ektp_proto::storage::{RequestRecord, Sequences};
 use ektp_proto::v1::{
-    Card, CardState, Collection, Collector, PrintJob, PrintJobState, PrintMaterial, PrintReason,
-    Resident, ResidentStatus,
+    Card, CardState, Collection, Collector, EventKind, PrintJob, PrintJobState, PrintMaterial,
+    PrintReason, Resident, ResidentStatus,
 };
 use etcd_client::{Compare, CompareOp, PutOptions, TxnOp};
 use prost::Message;
@@ -25,8 +25,10 @@ pub struct Reprint {
     pub nik: Nik,
     pub reason: PrintReason,
     pub reference: String,
-    /// DATA_CHANGE: the corrected record and its new print material.
-    pub change: Option<(Resident, PrintMaterial)>,
+    /// DATA_CHANGE: the corrected record.
+    pub changed: Option<Resident>,
+    /// New print material, if sent (required for DATA_CHANGE).
+    pub material: Option<PrintMaterial>,
 }
 
 /// A validated collection record.
@@ -108,7 +110,7 @@ impl Actor {
                 0,
             ))
             .ops(queued);
-        if let Some((changed, material)) = request.change {
+        if let Some(changed) = request.changed {
             resident = Resident {
                 status: resident.status,
                 warnings: changed.warnings,
@@ -116,9 +118,23 @@ impl Actor {
                 active_card_serial: resident.active_card_serial,
                 status_reason: resident.status_reason,
                 collection: resident.collection,
+                material_digest: resident.material_digest,
+                material_dropped: resident.material_dropped,
                 ..changed
             };
-            txn = txn.op(put(&self.keys.material(&request.nik), &material));
+        }
+        match request.material {
+            Some(material) => {
+                resident.material_digest = super::record::material_digest(&material);
+                resident.material_dropped = false;
+                txn = txn.op(put(&self.keys.material(&request.nik), &material));
+            }
+            None if resident.material_dropped => {
+                return Err(RegistryError::FailedPrecondition(
+                    "the print material was dropped after collection; send new material with the reprint".into(),
+                ));
+            }
+            None => {}
         }
         resident.open_job_id = id.to_string();
         resident.update_time = Some(now());
@@ -138,7 +154,14 @@ impl Actor {
                 Some(PutOptions::new().with_lease(lease)),
             ))
             .op(put(&self.keys.sequences(), &sequences))
-            .op(put(&self.keys.stats(), &stats));
+            .op(put(&self.keys.stats(), &stats))
+            .op(state.outbox.append(
+                EventKind::ReprintRequested,
+                request.nik.as_str(),
+                &id.to_string(),
+                "",
+                request.reason.as_str_name(),
+            ));
         self.commit_expected(txn).await?;
         state.sequences = sequences;
         state.stats = stats;
@@ -284,7 +307,10 @@ impl Actor {
             ))
             .op(put(&resident_key, &person))
             .op(put(&job_key, &job))
-            .op(put(&self.keys.stats(), &stats));
+            .op(put(&self.keys.stats(), &stats))
+            .op(state
+                .outbox
+                .append(EventKind::Cancelled, &job.nik, &job.job_id, "", &reason));
         self.commit_expected(txn).await?;
         state.stats = stats;
         Ok(job)

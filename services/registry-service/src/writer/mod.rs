@@ -10,6 +10,7 @@ mod authorize;
 mod lifecycle;
 mod queue;
 mod record;
+mod retention;
 mod settle;
 
 use crate::error::{RegistryError, Result};
@@ -18,6 +19,7 @@ use crate::keys::Keys;
 use ektp_election::{ElectionHandle, Epoch, Fence, FencedTxn, TxnError, TxnOutcome};
 use ektp_proto::storage::Sequences;
 use ektp_proto::v1::{AuthorizationOutcome, PrintJob, PrintOutcome, Resident, Stats};
+use ektp_server::Outbox;
 use etcd_client::{Client, TxnResponse};
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
@@ -34,6 +36,10 @@ pub struct WriterConfig {
     pub max_print_attempts: u32,
     /// How long idempotency records are kept.
     pub request_retention: Duration,
+    /// How long outbox events are kept.
+    pub event_retention: Duration,
+    /// How long print material is kept after its card was collected.
+    pub material_retention: Duration,
 }
 
 /// The print leader's part of a print-queue call.
@@ -41,6 +47,8 @@ pub struct WriterConfig {
 pub struct PrintCall {
     pub fence: Fence,
     pub printer: String,
+    /// Blank stock is low: first cards go before replacements.
+    pub first_cards_first: bool,
 }
 
 enum Command {
@@ -56,6 +64,8 @@ enum Command {
     Reprint(Box<lifecycle::Reprint>, oneshot::Sender<Result<PrintJob>>),
     Collect(lifecycle::Handover, oneshot::Sender<Result<Resident>>),
     Cancel(crate::ids::JobId, String, oneshot::Sender<Result<PrintJob>>),
+    SweepEvents(oneshot::Sender<Result<usize>>),
+    SweepMaterial(String, oneshot::Sender<Result<(usize, String)>>),
 }
 
 /// Handle to the writer task.
@@ -142,6 +152,54 @@ impl Writer {
 }
 
 impl Writer {
+    /// Drops one page of expired outbox events (leader only); how many.
+    pub async fn sweep_events(&self) -> Result<usize> {
+        self.ask(Command::SweepEvents).await
+    }
+
+    /// Keeps applying retention (events, print material) while this node leads.
+    pub fn spawn_retention(&self, election: ElectionHandle, every: Duration) {
+        let writer = self.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            let mut material_cursor = String::new();
+            loop {
+                tick.tick().await;
+                if !election.role().is_leader() {
+                    continue;
+                }
+                if let Err(e) = writer.sweep_events().await {
+                    warn!(error = %e, "event retention sweep failed");
+                }
+                // A bounded number of pages per tick; the scan resumes next tick.
+                for _ in 0..50 {
+                    let (reply, answer) = oneshot::channel();
+                    if writer
+                        .commands
+                        .send(Command::SweepMaterial(material_cursor.clone(), reply))
+                        .await
+                        .is_err()
+                    {
+                        return;
+                    }
+                    match answer.await {
+                        Ok(Ok((_, next))) => {
+                            material_cursor = next;
+                            if material_cursor.is_empty() {
+                                break;
+                            }
+                        }
+                        Ok(Err(e)) => {
+                            warn!(error = %e, "print material retention sweep failed");
+                            break;
+                        }
+                        Err(_) => return,
+                    }
+                }
+            }
+        });
+    }
+
     /// Queues a replacement card.
     pub async fn reprint(&self, reprint: lifecycle::Reprint) -> Result<PrintJob> {
         self.ask(|reply| Command::Reprint(Box::new(reprint), reply))
@@ -182,6 +240,8 @@ struct State {
     sequences: Sequences,
     /// Lease the idempotency records of this period are attached to.
     retention_lease: Option<(i64, Instant)>,
+    /// Where this epoch's events go.
+    outbox: Outbox,
 }
 
 struct Actor {
@@ -222,6 +282,20 @@ impl Actor {
                 }
                 Command::Collect(h, reply) => {
                     let result = self.with_ctx(|a, ctx| Box::pin(a.collect(ctx, h))).await;
+                    let _ = reply.send(result);
+                }
+                Command::SweepMaterial(after, reply) => {
+                    let retention = self.config.material_retention;
+                    let result = self
+                        .with_ctx(|a, ctx| Box::pin(a.sweep_material(ctx, retention, after)))
+                        .await;
+                    let _ = reply.send(result);
+                }
+                Command::SweepEvents(reply) => {
+                    let retention = self.config.event_retention;
+                    let result = self
+                        .with_ctx(|a, ctx| Box::pin(a.sweep_events(ctx, retention)))
+                        .await;
                     let _ = reply.send(result);
                 }
                 Command::Cancel(id, reason, reply) => {
@@ -295,6 +369,7 @@ impl Actor {
             stats: stats.map(|v| v.value).unwrap_or_default(),
             sequences: sequences.map(|v| v.value).unwrap_or_default(),
             retention_lease: None,
+            outbox: Outbox::new(self.keys.prefix(), 'r', epoch.0),
         })
     }
 

@@ -9,7 +9,10 @@ use crate::etcd::{Versioned, bounded, decode, put, range};
 use crate::ids::{CardSerial, JobId};
 use crate::keys::range_end;
 use ektp_election::FencedTxn;
-use ektp_proto::v1::{Card, CardState, PrintJob, PrintJobState, PrintMaterial, Resident};
+use ektp_nik::Nik;
+use ektp_proto::v1::{
+    Card, CardState, PrintJob, PrintJobState, PrintMaterial, PrintReason, Resident,
+};
 use etcd_client::{Compare, CompareOp, Txn, TxnOp, TxnOpResponse};
 use prost::Message;
 
@@ -20,7 +23,58 @@ pub struct Claimed {
     pub material: PrintMaterial,
 }
 
+/// How far down the queue a low-stock claim looks for first cards.
+const FIRST_CARD_WINDOW: i64 = 1000;
+
 impl Actor {
+    /// The queued jobs to claim, FIFO; with `first_cards_first`, first cards
+    /// (within the first [`FIRST_CARD_WINDOW`] queued jobs) go before replacements.
+    async fn pick_queued(&self, max: u32, first_cards_first: bool) -> Result<Vec<(JobId, Nik)>> {
+        let queue = self.keys.queue();
+        let window = if first_cards_first {
+            FIRST_CARD_WINDOW
+        } else {
+            i64::from(max)
+        };
+        let mut queued = Vec::new();
+        for kv in range(&self.client, &queue, range_end(&queue), window).await? {
+            let id = String::from_utf8_lossy(kv.key())
+                .rsplit('/')
+                .next()
+                .and_then(JobId::parse)
+                .ok_or_else(|| RegistryError::Internal("malformed queue key".into()))?;
+            queued.push((id, stored_nik(kv.value())?));
+        }
+        if first_cards_first && queued.len() > max as usize {
+            let reads = queued
+                .iter()
+                .map(|(id, _)| TxnOp::get(self.keys.job(*id), None))
+                .collect::<Vec<_>>();
+            let mut client = self.client.clone();
+            let read = bounded("txn", client.txn(Txn::new().and_then(reads))).await?;
+            let first: Vec<bool> = read
+                .op_responses()
+                .into_iter()
+                .map(|op| match op {
+                    TxnOpResponse::Get(get) => get
+                        .kvs()
+                        .first()
+                        .and_then(|kv| PrintJob::decode(kv.value()).ok())
+                        .is_some_and(|job| job.reason() == PrintReason::FirstCard),
+                    _ => false,
+                })
+                .collect();
+            let mut order: Vec<usize> = (0..queued.len()).collect();
+            order.sort_by_key(|i| !first[*i]); // stable: FIFO within each group
+            let mut picked: Vec<(JobId, Nik)> =
+                order.into_iter().map(|i| queued[i].clone()).collect();
+            picked.truncate(max as usize);
+            return Ok(picked);
+        }
+        queued.truncate(max as usize);
+        Ok(queued)
+    }
+
     pub(super) async fn claim(
         &self,
         ctx: Ctx<'_>,
@@ -28,21 +82,14 @@ impl Actor {
         max: u32,
     ) -> Result<Vec<Claimed>> {
         let Ctx { fence, state } = ctx;
-        let queue = self.keys.queue();
-        let queued = range(&self.client, &queue, range_end(&queue), i64::from(max)).await?;
+        let queued = self.pick_queued(max, call.first_cards_first).await?;
         if queued.is_empty() {
             return Ok(Vec::new());
         }
         // One read transaction for every job, resident and material of the batch.
         let mut reads = Vec::new();
         let mut ids = Vec::new();
-        for kv in &queued {
-            let id = String::from_utf8_lossy(kv.key())
-                .rsplit('/')
-                .next()
-                .and_then(JobId::parse)
-                .ok_or_else(|| RegistryError::Internal("malformed queue key".into()))?;
-            let nik = stored_nik(kv.value())?;
+        for (id, nik) in queued {
             reads.push(TxnOp::get(self.keys.job(id), None));
             reads.push(TxnOp::get(self.keys.resident(&nik), None));
             reads.push(TxnOp::get(self.keys.material(&nik), None));

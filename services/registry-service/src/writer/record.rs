@@ -6,7 +6,7 @@ use crate::etcd::{bounded, get, put};
 use ektp_election::FencedTxn;
 use ektp_nik::Nik;
 use ektp_proto::storage::RequestRecord;
-use ektp_proto::v1::{PrintMaterial, Resident, ResidentStatus};
+use ektp_proto::v1::{EventKind, PrintMaterial, Resident, ResidentStatus};
 use etcd_client::{Compare, CompareOp, PutOptions, TxnOp};
 use prost::Message;
 use std::time::{Duration, Instant};
@@ -31,6 +31,7 @@ impl Actor {
         let mut resident = new.resident;
         resident.status = ResidentStatus::Recorded as i32;
         resident.create_time = Some(now());
+        resident.material_digest = material_digest(&new.material);
         resident.update_time = resident.create_time;
         let lease = self.retention_lease(&mut state.retention_lease).await?;
         let request = RequestRecord {
@@ -62,7 +63,10 @@ impl Actor {
                 request.encode_to_vec(),
                 Some(PutOptions::new().with_lease(lease)),
             ))
-            .op(put(&self.keys.stats(), &stats));
+            .op(put(&self.keys.stats(), &stats))
+            .op(state
+                .outbox
+                .append(EventKind::Recorded, new.nik.as_str(), "", "", ""));
         if self.commit(txn).await?.is_some() {
             state.stats = stats;
             return Ok(resident);
@@ -138,4 +142,11 @@ pub fn request_digest(encoded: &[u8]) -> Vec<u8> {
         hash = hash.wrapping_mul(0x0100_0000_01b3);
     }
     hash.to_be_bytes().to_vec()
+}
+
+/// Hex digest of print material, kept on the record after the material
+/// itself is dropped, so the centre can still match what was printed.
+pub(super) fn material_digest(material: &PrintMaterial) -> String {
+    let digest = request_digest(&material.encode_to_vec());
+    digest.iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -11,9 +11,10 @@ use crate::ids::{CardSerial, JobId};
 use ektp_election::FencedTxn;
 use ektp_nik::Nik;
 use ektp_proto::v1::{
-    Card, CardState, PrintJob, PrintJobState, PrintOutcome, PrintReason, Resident, ResidentStatus,
-    Stats,
+    Card, CardState, EventKind, PrintJob, PrintJobState, PrintOutcome, PrintReason, Resident,
+    ResidentStatus, Stats,
 };
+use ektp_server::Outbox;
 use etcd_client::{Compare, CompareOp, TxnOp};
 
 /// How one claimed attempt ended, as the print leader reports it.
@@ -78,7 +79,14 @@ impl Actor {
         let mut stats = state.stats;
         let txn = FencedTxn::new([&fence, &call.fence]);
         let (txn, settled) = self
-            .settle(txn, job, card, settle, call.fence.epoch.0, &mut stats)
+            .settle(
+                txn,
+                (job, card),
+                settle,
+                call.fence.epoch.0,
+                &mut stats,
+                &mut state.outbox,
+            )
             .await?;
         self.commit_expected(txn).await?;
         state.stats = stats;
@@ -112,9 +120,23 @@ impl Actor {
         // An operator's verdict needs only this registry's fence: the print
         // leader no longer holds anything of this job.
         let (txn, settled) = self
-            .settle(FencedTxn::new([&fence]), job, card, settle, 0, &mut stats)
+            .settle(
+                FencedTxn::new([&fence]),
+                (job, card),
+                settle,
+                0,
+                &mut stats,
+                &mut state.outbox,
+            )
             .await?;
-        self.commit_expected(txn).await?;
+        let resolved = state.outbox.append(
+            EventKind::Resolved,
+            &settled.nik,
+            &settled.job_id,
+            &serial.to_string(),
+            &format!("printed={}: {}", verdict.printed, verdict.note),
+        );
+        self.commit_expected(txn.op(resolved)).await?;
         state.stats = stats;
         Ok(settled)
     }
@@ -144,11 +166,11 @@ impl Actor {
     async fn settle(
         &self,
         txn: FencedTxn,
-        job: Versioned<PrintJob>,
-        card: Versioned<Card>,
+        (job, card): (Versioned<PrintJob>, Versioned<Card>),
         settle: Settle,
         settled_by: u64,
         stats: &mut Stats,
+        outbox: &mut Outbox,
     ) -> Result<(FencedTxn, PrintJob)> {
         let id = JobId::parse(&job.value.job_id)
             .ok_or_else(|| RegistryError::Internal("malformed job id".into()))?;
@@ -181,12 +203,19 @@ impl Actor {
                 if let Some(note) = note {
                     job.last_error = note;
                 }
-                txn = self.activate(txn, &job, &serial, stats).await?;
+                txn = self.activate(txn, &job, &serial, stats, outbox).await?;
                 job.state = PrintJobState::Printed as i32;
                 card.state = CardState::Active as i32;
                 stats.printed += 1;
             }
             Settle::Spoiled(detail) => {
+                txn = txn.op(outbox.append(
+                    EventKind::Spoiled,
+                    &job.nik,
+                    &job.job_id,
+                    serial.as_str(),
+                    &detail,
+                ));
                 card.state = CardState::Spoiled as i32;
                 job.failed_attempts += 1;
                 job.last_error = detail;
@@ -194,6 +223,13 @@ impl Actor {
                 if job.failed_attempts >= self.config.max_print_attempts {
                     job.state = PrintJobState::Failed as i32;
                     stats.print_failed += 1;
+                    txn = txn.op(outbox.append(
+                        EventKind::Failed,
+                        &job.nik,
+                        &job.job_id,
+                        "",
+                        "too many failed attempts",
+                    ));
                     let first_card = job.reason() == PrintReason::FirstCard;
                     if first_card {
                         stats.backlog = stats.backlog.saturating_sub(1);
@@ -214,11 +250,25 @@ impl Actor {
                 }
             }
             Settle::Void(detail) => {
+                txn = txn.op(outbox.append(
+                    EventKind::Voided,
+                    &job.nik,
+                    &job.job_id,
+                    serial.as_str(),
+                    &detail,
+                ));
                 card.state = CardState::Void as i32;
                 job.last_error = detail;
                 txn = txn.op(requeue(&mut job));
             }
             Settle::InDoubt(detail) => {
+                txn = txn.op(outbox.append(
+                    EventKind::InDoubt,
+                    &job.nik,
+                    &job.job_id,
+                    serial.as_str(),
+                    &detail,
+                ));
                 job.state = PrintJobState::InDoubt as i32;
                 job.last_error = detail;
                 txn = txn.op(TxnOp::put(self.keys.in_doubt(id), job.nik.as_str(), None));
@@ -244,6 +294,7 @@ impl Actor {
         job: &PrintJob,
         serial: &CardSerial,
         stats: &mut Stats,
+        outbox: &mut Outbox,
     ) -> Result<FencedTxn> {
         let key = self.keys.resident(&stored_nik(job.nik.as_bytes())?);
         let stored = get::<Resident>(&self.client, &key)
@@ -280,6 +331,13 @@ impl Actor {
         if first_card {
             stats.backlog = stats.backlog.saturating_sub(1);
         }
+        txn = txn.op(outbox.append(
+            EventKind::Printed,
+            &job.nik,
+            &job.job_id,
+            serial.as_str(),
+            "",
+        ));
         resident.status = ResidentStatus::Printed as i32;
         resident.active_card_serial = serial.to_string();
         resident.open_job_id.clear();
