@@ -85,6 +85,9 @@ pub struct Spec {
     pub etcd_overrides: Vec<(Service, usize, String)>,
     /// Extra flags for every registry replica.
     pub registry_args: Vec<String>,
+    /// Print through the in-process `sim` driver at this many cards per hour
+    /// instead of the hot-folder printer simulator (benchmarks: "instant").
+    pub sim_printer: Option<u32>,
 }
 
 impl Spec {
@@ -100,6 +103,7 @@ impl Spec {
             claim_batch: 8,
             etcd_overrides: Vec::new(),
             registry_args: Vec::new(),
+            sim_printer: None,
         })
     }
 }
@@ -219,13 +223,22 @@ impl Cluster {
         for (i, port) in spec.ports.print.iter().enumerate() {
             let metrics_port = metrics.next().ok_or("not enough metrics ports")?;
             let mut args = common_args(&spec, &etcd, (Service::Print, i), *port, metrics_port);
+            args.extend(["--registry-endpoints".into(), registry_endpoints.join(",")]);
+            match spec.sim_printer {
+                Some(rate) => args.extend([
+                    "--printer-driver".into(),
+                    "sim".into(),
+                    "--sim-cards-per-hour".into(),
+                    rate.to_string(),
+                ]),
+                None => args.extend([
+                    "--printer-driver".into(),
+                    "hotfolder".into(),
+                    "--hotfolder-dir".into(),
+                    hotfolder.display().to_string(),
+                ]),
+            }
             args.extend([
-                "--registry-endpoints".into(),
-                registry_endpoints.join(","),
-                "--printer-driver".into(),
-                "hotfolder".into(),
-                "--hotfolder-dir".into(),
-                hotfolder.display().to_string(),
                 "--claim-batch".into(),
                 spec.claim_batch.to_string(),
                 "--idle-poll-ms".into(),

@@ -82,6 +82,17 @@ async fn claims_completions_in_doubt_cards_and_stale_epochs_follow_the_contract(
         .into_inner()
         .jobs;
     assert_eq!(claimed.len(), 2);
+    // One claim is one etcd transaction: more than 32 jobs would exceed etcd's 128 operations.
+    let too_many = queue
+        .claim_jobs(ClaimJobsRequest {
+            fence: proto(&fence),
+            max_jobs: 33,
+            printer: "printer-1".into(),
+            first_cards_first: false,
+        })
+        .await
+        .expect_err("too many");
+    assert_eq!(too_many.code(), Code::InvalidArgument);
     let jobs: Vec<PrintJob> = claimed.into_iter().filter_map(|c| c.job).collect();
     assert_eq!(jobs[0].nik, resident(0).nik, "FIFO");
     assert!(

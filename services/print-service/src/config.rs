@@ -52,7 +52,7 @@ pub struct PrintConfig {
     #[arg(long, env = "EKTP_SIM_FAILURE_RATE", default_value_t = 0.0, value_parser = parse_rate)]
     pub sim_failure_rate: f64,
     /// Most jobs claimed at once.
-    #[arg(long, env = "EKTP_CLAIM_BATCH", default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=100))]
+    #[arg(long, env = "EKTP_CLAIM_BATCH", default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=32))]
     pub claim_batch: u32,
     /// Below this many blank cards, first cards are printed before replacements.
     #[arg(long, env = "EKTP_LOW_STOCK_THRESHOLD", default_value_t = 100)]

@@ -9,8 +9,7 @@ use ektp_election::ElectionHandle;
 use std::future::Future;
 use std::time::Duration;
 use tokio::net::TcpListener;
-use tokio_stream::wrappers::TcpListenerStream;
-use tonic::transport::server::Router;
+use tonic::transport::server::{Router, TcpIncoming};
 use tracing::{info, warn};
 
 /// A router behind ektp's tower stack.
@@ -48,7 +47,9 @@ pub async fn serve(
     election: &ElectionHandle,
 ) -> Result<(), StartError> {
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = router.serve_with_incoming_shutdown(TcpListenerStream::new(listener), async {
+    // Replies are small and latency-bound: no Nagle delay on accepted sockets.
+    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+    let server = router.serve_with_incoming_shutdown(incoming, async {
         let _ = stop_rx.await;
     });
     tokio::pin!(server);

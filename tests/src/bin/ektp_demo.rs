@@ -83,6 +83,7 @@ async fn run(args: Args) -> Result<bool> {
         claim_batch: 4,
         etcd_overrides: Vec::new(),
         registry_args: Vec::new(),
+        sim_printer: None,
     };
     let mut cluster = Cluster::start(spec).await?;
     let addresses: Vec<String> = cluster.registry.iter().map(|n| n.address.clone()).collect();

@@ -10,8 +10,9 @@ use ektp_proto::v1::*;
 use ektp_server::Violations;
 use tonic::{Request, Response, Status};
 
-/// Most jobs one claim may take.
-const MAX_CLAIM: u32 = 100;
+/// Most jobs one claim may take: a claim is one etcd transaction with four
+/// operations per job, and etcd refuses more than 128 (its default).
+const MAX_CLAIM: u32 = 32;
 
 /// The PrintQueue API over the writer.
 pub struct PrintQueueApi {

@@ -23,10 +23,30 @@ pub struct Claimed {
     pub material: PrintMaterial,
 }
 
+/// Gets per read transaction: etcd refuses more than 128 operations in one.
+const READS_PER_TXN: usize = 100;
+
 /// How far down the queue a low-stock claim looks for first cards.
 const FIRST_CARD_WINDOW: i64 = 1000;
 
 impl Actor {
+    /// Runs many gets in as few read transactions as etcd allows; one value
+    /// (or `None`) per get, in order.
+    async fn read_many(&self, reads: Vec<TxnOp>) -> Result<Vec<Option<etcd_client::KeyValue>>> {
+        let mut values = Vec::with_capacity(reads.len());
+        let mut reads = reads.into_iter().peekable();
+        while reads.peek().is_some() {
+            let chunk: Vec<TxnOp> = reads.by_ref().take(READS_PER_TXN).collect();
+            let mut client = self.client.clone();
+            let read = bounded("txn", client.txn(Txn::new().and_then(chunk))).await?;
+            values.extend(read.op_responses().into_iter().map(|op| match op {
+                TxnOpResponse::Get(get) => get.kvs().first().cloned(),
+                _ => None,
+            }));
+        }
+        Ok(values)
+    }
+
     /// The queued jobs to claim, FIFO; with `first_cards_first`, first cards
     /// (within the first [`FIRST_CARD_WINDOW`] queued jobs) go before replacements.
     async fn pick_queued(&self, max: u32, first_cards_first: bool) -> Result<Vec<(JobId, Nik)>> {
@@ -49,19 +69,14 @@ impl Actor {
             let reads = queued
                 .iter()
                 .map(|(id, _)| TxnOp::get(self.keys.job(*id), None))
-                .collect::<Vec<_>>();
-            let mut client = self.client.clone();
-            let read = bounded("txn", client.txn(Txn::new().and_then(reads))).await?;
-            let first: Vec<bool> = read
-                .op_responses()
+                .collect();
+            let first: Vec<bool> = self
+                .read_many(reads)
+                .await?
                 .into_iter()
-                .map(|op| match op {
-                    TxnOpResponse::Get(get) => get
-                        .kvs()
-                        .first()
-                        .and_then(|kv| PrintJob::decode(kv.value()).ok())
-                        .is_some_and(|job| job.reason() == PrintReason::FirstCard),
-                    _ => false,
+                .map(|kv| {
+                    kv.and_then(|kv| PrintJob::decode(kv.value()).ok())
+                        .is_some_and(|job| job.reason() == PrintReason::FirstCard)
                 })
                 .collect();
             let mut order: Vec<usize> = (0..queued.len()).collect();
@@ -95,16 +110,7 @@ impl Actor {
             reads.push(TxnOp::get(self.keys.material(&nik), None));
             ids.push(id);
         }
-        let mut client = self.client.clone();
-        let read = bounded("txn", client.txn(Txn::new().and_then(reads))).await?;
-        let values: Vec<_> = read
-            .op_responses()
-            .into_iter()
-            .map(|op| match op {
-                TxnOpResponse::Get(get) => get.kvs().first().cloned(),
-                _ => None,
-            })
-            .collect();
+        let values = self.read_many(reads).await?;
 
         let mut sequences = state.sequences;
         let at = now();
