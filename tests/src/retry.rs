@@ -29,12 +29,7 @@ where
         turn += 1;
         match tokio::time::timeout(Duration::from_secs(5), call(client)).await {
             Ok(Ok(response)) => return Ok(response.into_inner()),
-            Ok(Err(status))
-                if !matches!(
-                    status.code(),
-                    Code::Unavailable | Code::DeadlineExceeded | Code::Unknown
-                ) =>
-            {
+            Ok(Err(status)) if !retryable(status.code()) => {
                 return Err(status);
             }
             Ok(Err(status)) if Instant::now() >= until => return Err(status),
@@ -62,4 +57,13 @@ pub fn lazy_clients(addresses: &[String]) -> crate::Result<Vec<RegistryClient<Ch
             Ok(RegistryClient::new(channel))
         })
         .collect()
+}
+
+/// Answers a retry (same request id) may fix: the replica was unreachable,
+/// died mid-call (the stream is cancelled or reset) or ran out of time.
+fn retryable(code: Code) -> bool {
+    matches!(
+        code,
+        Code::Unavailable | Code::DeadlineExceeded | Code::Unknown | Code::Cancelled
+    )
 }

@@ -278,7 +278,12 @@ impl<P: Printer> PrintLoop<P> {
                 Ok(())
             }
             Err(status) if ektp_server::is_stale_epoch(&status) => Err(Stop::Stale),
-            Err(status) if matches!(status.code(), Code::Unavailable | Code::DeadlineExceeded) => {
+            Err(status)
+                if matches!(
+                    status.code(),
+                    Code::Unavailable | Code::DeadlineExceeded | Code::Cancelled
+                ) =>
+            {
                 // Left PRINTING: the next reconciliation completes it from the printer's log.
                 error!(job = %card.job_id, error = %status.message(), "completion not recorded; registry unreachable");
                 Err(Stop::Failed("completion not recorded".into()))

@@ -74,7 +74,10 @@ impl RegistryLink {
                         self.prefer(Some(endpoint));
                         return Ok(response.into_inner());
                     }
-                    Ok(Err(status)) if status.code() == Code::Unavailable => {
+                    // A replica that died mid-call cancels the stream: as retryable as UNAVAILABLE.
+                    Ok(Err(status))
+                        if matches!(status.code(), Code::Unavailable | Code::Cancelled) =>
+                    {
                         debug!(%endpoint, error = %status.message(), "registry unavailable; trying elsewhere");
                         if let Some(leader) = leader_address_of(&status) {
                             self.prefer(Some(leader));
