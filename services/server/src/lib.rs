@@ -4,6 +4,7 @@
 //! gRPC error details (`BadRequest`, `NOT_LEADER`), forwarding to the leader,
 //! and graceful shutdown.
 
+mod auth;
 mod config;
 mod etcd;
 mod forward;
@@ -19,6 +20,7 @@ mod startup;
 mod status;
 mod telemetry;
 
+pub use auth::{Caller, PURPOSE_HEADER, Role, stated_purpose};
 pub use config::{LogFormat, NodeArgs};
 pub use etcd::connect as connect_etcd;
 pub use forward::{FORWARDED_HEADER, Forwarder, LeaderChannels, is_forwarded, mark_forwarded};
