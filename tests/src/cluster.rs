@@ -2,6 +2,7 @@
 //! the card-printer simulator serving a hot folder — all real processes.
 
 use crate::etcd::{Etcd, EtcdPorts};
+use crate::pki::Pki;
 use crate::process::Proc;
 use crate::wait::until;
 use crate::{Result, bin_dir, free_ports};
@@ -10,7 +11,7 @@ use ektp_proto::v1::registry_client::RegistryClient;
 use ektp_proto::v1::{AddBlankStockRequest, GetStatusRequest, Role};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::{Channel, ClientTlsConfig, Endpoint};
 
 /// The two services.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -88,7 +89,26 @@ pub struct Spec {
     /// Print through the in-process `sim` driver at this many cards per hour
     /// instead of the hot-folder printer simulator (benchmarks: "instant").
     pub sim_printer: Option<u32>,
+    /// Mutual TLS and role checks on every node, with a throwaway CA under
+    /// `{dir}/tls` (see [`TEST_ROLES`]).
+    pub tls: bool,
 }
+
+/// The identities of a TLS cluster and their roles. Nodes are `registry-{i}`
+/// and `print-{i}`; the harness's own client is `harness`.
+pub const TEST_ROLES: &[(&str, &str)] = &[
+    ("registry-0", "replica"),
+    ("registry-1", "replica"),
+    ("print-0", "print-node,replica"),
+    ("print-1", "print-node,replica"),
+    ("harness", "registrar,central,operator,verifier,auditor"),
+    ("registrar", "registrar"),
+    ("central", "central"),
+    ("operator", "operator"),
+    ("verifier", "verifier"),
+    ("auditor", "auditor"),
+    ("print-node", "print-node"),
+];
 
 impl Spec {
     /// A test cluster: 1 etcd member, 2 + 2 replicas, free ports, TTL 2 s.
@@ -104,6 +124,7 @@ impl Spec {
             etcd_overrides: Vec::new(),
             registry_args: Vec::new(),
             sim_printer: None,
+            tls: false,
         })
     }
 }
@@ -122,14 +143,26 @@ impl Spec {
 pub struct Node {
     pub service: Service,
     pub proc: Proc,
-    /// gRPC address, `http://127.0.0.1:port`.
+    /// gRPC address, `http://127.0.0.1:port` (`https://` with TLS).
     pub address: String,
     pub metrics_port: u16,
+    /// TLS the harness's clients use (identity `harness`), in a TLS cluster.
+    pub tls: Option<ClientTlsConfig>,
 }
 
 impl Node {
+    /// A channel to the node, as the harness (all outside roles) in a TLS cluster.
     pub async fn channel(&self) -> Result<Channel> {
-        Ok(Endpoint::from_shared(self.address.clone())?
+        self.channel_with(self.tls.clone()).await
+    }
+
+    /// A channel to the node over `tls` (or plaintext).
+    pub async fn channel_with(&self, tls: Option<ClientTlsConfig>) -> Result<Channel> {
+        let mut endpoint = Endpoint::from_shared(self.address.clone())?;
+        if let Some(tls) = tls {
+            endpoint = endpoint.tls_config(tls)?;
+        }
+        Ok(endpoint
             .connect_timeout(Duration::from_secs(1))
             .timeout(Duration::from_secs(10))
             .connect()
@@ -171,6 +204,8 @@ pub struct Cluster {
     pub printer: Proc,
     pub hotfolder: PathBuf,
     pub office: String,
+    /// The CA of a TLS cluster, to issue test callers' certificates.
+    pub pki: Option<Pki>,
 }
 
 impl Cluster {
@@ -194,11 +229,17 @@ impl Cluster {
             ],
             &spec.dir,
         )?;
+        let security = Security::create(&spec)?;
+        let scheme = if security.is_some() { "https" } else { "http" };
+        let harness_tls = match &security {
+            Some(s) => Some(s.pki.client_tls(&s.pki.issue("harness")?)?),
+            None => None,
+        };
         let registry_endpoints: Vec<String> = spec
             .ports
             .registry
             .iter()
-            .map(|p| format!("http://127.0.0.1:{p}"))
+            .map(|p| format!("{scheme}://127.0.0.1:{p}"))
             .collect();
         let mut metrics = spec.ports.metrics.iter().copied();
         let mut registry = Vec::new();
@@ -206,6 +247,9 @@ impl Cluster {
             let metrics_port = metrics.next().ok_or("not enough metrics ports")?;
             let mut args = common_args(&spec, &etcd, (Service::Registry, i), *port, metrics_port);
             args.extend(spec.registry_args.iter().cloned());
+            if let Some(security) = &security {
+                args.extend(security.args(&format!("registry-{i}"))?);
+            }
             let proc = Proc::spawn(
                 &format!("registry-{i}"),
                 &bins.join("registry-service"),
@@ -215,8 +259,9 @@ impl Cluster {
             registry.push(Node {
                 service: Service::Registry,
                 proc,
-                address: format!("http://127.0.0.1:{port}"),
+                address: format!("{scheme}://127.0.0.1:{port}"),
                 metrics_port,
+                tls: harness_tls.clone(),
             });
         }
         let mut print = Vec::new();
@@ -244,6 +289,9 @@ impl Cluster {
                 "--idle-poll-ms".into(),
                 "100".into(),
             ]);
+            if let Some(security) = &security {
+                args.extend(security.args(&format!("print-{i}"))?);
+            }
             let proc = Proc::spawn(
                 &format!("print-{i}"),
                 &bins.join("print-service"),
@@ -253,8 +301,9 @@ impl Cluster {
             print.push(Node {
                 service: Service::Print,
                 proc,
-                address: format!("http://127.0.0.1:{port}"),
+                address: format!("{scheme}://127.0.0.1:{port}"),
                 metrics_port,
+                tls: harness_tls.clone(),
             });
         }
         let cluster = Cluster {
@@ -264,6 +313,7 @@ impl Cluster {
             printer,
             hotfolder,
             office: spec.office.clone(),
+            pki: security.map(|s| s.pki),
         };
         for node in cluster.registry.iter().chain(cluster.print.iter()) {
             node.wait_ready(Duration::from_secs(30)).await?;
@@ -429,4 +479,38 @@ fn common_args(
         "--drain-timeout-ms".into(),
         "2000".into(),
     ]
+}
+
+/// The CA and roles file of a TLS cluster.
+struct Security {
+    pki: Pki,
+    roles: PathBuf,
+}
+
+impl Security {
+    fn create(spec: &Spec) -> Result<Option<Self>> {
+        if !spec.tls {
+            return Ok(None);
+        }
+        let dir = spec.dir.join("tls");
+        let pki = Pki::create(&dir, "ektp-test-ca")?;
+        let roles = crate::pki::write_roles(&dir.join("roles"), TEST_ROLES)?;
+        Ok(Some(Self { pki, roles }))
+    }
+
+    /// The flags that make node `identity` serve mTLS, check roles and call
+    /// its peers with its own certificate.
+    fn args(&self, identity: &str) -> Result<Vec<String>> {
+        let files = self.pki.issue(identity)?;
+        Ok(vec![
+            "--tls-cert".into(),
+            files.cert.display().to_string(),
+            "--tls-key".into(),
+            files.key.display().to_string(),
+            "--tls-client-ca".into(),
+            self.pki.ca_path().display().to_string(),
+            "--auth-roles-file".into(),
+            self.roles.display().to_string(),
+        ])
+    }
 }

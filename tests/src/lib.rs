@@ -7,6 +7,7 @@
 pub mod audit;
 pub mod cluster;
 pub mod etcd;
+pub mod pki;
 pub mod probe;
 pub mod process;
 pub mod proxy;

@@ -38,11 +38,13 @@ pub struct App {
     printer_state: printer_state::PrinterState,
     printer: Arc<AnyPrinter>,
     link: Arc<registry_link::RegistryLink>,
+    setup: ektp_server::ServerSetup,
 }
 
 impl App {
     /// Binds, connects to etcd, sets up the printer and starts campaigning.
     pub async fn build(config: PrintConfig) -> Result<Self, StartError> {
+        let setup = ektp_server::ServerSetup::load(&config.node)?;
         let listener = ektp_server::bind(config.listen()).await?;
         let local_addr = ektp_server::local_addr(&listener, config.listen())?;
         let printer = Arc::new(match config.printer_driver {
@@ -61,7 +63,7 @@ impl App {
                 .map_err(|e| StartError::Setup(e.to_string()))?,
             ),
         });
-        let client = ektp_server::connect_etcd(&config.node.etcd_endpoints).await?;
+        let client = ektp_server::connect_etcd(&config.node.etcd).await?;
         let prefix = config.node.key_prefix();
         let election = ektp_election::spawn(
             client.clone(),
@@ -79,6 +81,7 @@ impl App {
         let stock = stock::Stock::new(client, &prefix);
         let link = Arc::new(registry_link::RegistryLink::new(
             config.registry_endpoints.clone(),
+            setup.tls.client.clone(),
         ));
         Ok(Self {
             config,
@@ -89,6 +92,7 @@ impl App {
             printer_state,
             printer,
             link,
+            setup,
         })
     }
 
@@ -136,14 +140,19 @@ impl App {
                 name: self.printer.name().to_owned(),
                 driver: self.printer.driver(),
             },
-            forwarder: ektp_server::Forwarder::new(self.election.clone()),
+            forwarder: ektp_server::Forwarder::new(
+                self.election.clone(),
+                self.setup.tls.client.clone(),
+            ),
         };
-        let router = ektp_server::base_router(
-            self.config.node.request_timeout(),
-            &self.election,
-            &["ektp.v1.PrintControl"],
-        )?
-        .add_service(PrintControlServer::new(control));
+        let max = self.setup.limits.max_message_bytes();
+        let router =
+            ektp_server::base_router(&self.setup, &self.election, &["ektp.v1.PrintControl"])?
+                .add_service(
+                    PrintControlServer::new(control)
+                        .max_decoding_message_size(max)
+                        .max_encoding_message_size(max),
+                );
         info!(addr = %self.local_addr, printer = self.printer.name(), "print-service serving");
         let drain = self.config.node.drain_timeout();
         // Stop printing first: a card at the printer is finished by whoever

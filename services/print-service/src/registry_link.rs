@@ -9,7 +9,7 @@ use std::future::Future;
 use std::sync::Mutex;
 use std::time::Duration;
 use tokio::time::Instant;
-use tonic::transport::Channel;
+use tonic::transport::{Channel, ClientTlsConfig};
 use tonic::{Code, Response, Status};
 use tracing::debug;
 
@@ -22,10 +22,12 @@ pub struct RegistryLink {
 }
 
 impl RegistryLink {
-    pub fn new(endpoints: Vec<String>) -> Self {
+    /// A link to `endpoints`, over `tls` (this node's certificate as its
+    /// print-node identity) for `https://` ones.
+    pub fn new(endpoints: Vec<String>, tls: Option<ClientTlsConfig>) -> Self {
         Self {
             endpoints,
-            channels: LeaderChannels::new(),
+            channels: LeaderChannels::new(tls),
             preferred: Mutex::new(None),
         }
     }

@@ -40,6 +40,7 @@ pub struct App {
     writer: writer::Writer,
     store: store::Store,
     keys: Keys,
+    setup: ektp_server::ServerSetup,
 }
 
 impl App {
@@ -47,7 +48,8 @@ impl App {
     pub async fn build(config: RegistryConfig) -> Result<Self, StartError> {
         let listener = ektp_server::bind(config.listen()).await?;
         let local_addr = ektp_server::local_addr(&listener, config.listen())?;
-        let client = ektp_server::connect_etcd(&config.node.etcd_endpoints).await?;
+        let setup = ektp_server::ServerSetup::load(&config.node)?;
+        let client = ektp_server::connect_etcd(&config.node.etcd).await?;
         let keys = Keys::new(config.node.key_prefix());
         let election = ektp_election::spawn(
             client.clone(),
@@ -80,6 +82,7 @@ impl App {
             writer,
             store,
             keys,
+            setup,
         })
     }
 
@@ -103,7 +106,7 @@ impl App {
             self.election.clone(),
             Duration::from_secs(self.config.retention_sweep_secs),
         );
-        let forwarder = grpc::Forwarder::new(self.election.clone());
+        let forwarder = grpc::Forwarder::new(self.election.clone(), self.setup.tls.client.clone());
         let registry = grpc::RegistryApi {
             store: self.store.clone(),
             writer: self.writer.clone(),
@@ -114,13 +117,22 @@ impl App {
             forwarder,
             keys: self.keys.clone(),
         };
+        let max = self.setup.limits.max_message_bytes();
         let router = ektp_server::base_router(
-            self.config.node.request_timeout(),
+            &self.setup,
             &self.election,
             &["ektp.v1.Registry", "ektp.v1.PrintQueue"],
         )?
-        .add_service(RegistryServer::new(registry))
-        .add_service(PrintQueueServer::new(print_queue));
+        .add_service(
+            RegistryServer::new(registry)
+                .max_decoding_message_size(max)
+                .max_encoding_message_size(max),
+        )
+        .add_service(
+            PrintQueueServer::new(print_queue)
+                .max_decoding_message_size(max)
+                .max_encoding_message_size(max),
+        );
         info!(addr = %self.local_addr, office = %self.config.node.office, "registry serving");
         let drain = self.config.node.drain_timeout();
         ektp_server::serve(

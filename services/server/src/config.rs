@@ -1,5 +1,9 @@
 //! Configuration every ektp node shares, flattened into each service's own.
 
+use crate::auth::AuthArgs;
+use crate::etcd::EtcdArgs;
+use crate::limits::LimitArgs;
+use crate::tls::TlsArgs;
 use clap::{Args, ValueEnum};
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -19,14 +23,9 @@ pub struct NodeArgs {
     /// Office id: every key lives under `/ektp/{office}/`.
     #[arg(long, env = "EKTP_OFFICE", default_value = "dev", value_parser = parse_office)]
     pub office: String,
-    /// etcd client endpoints, comma-separated.
-    #[arg(
-        long,
-        env = "EKTP_ETCD_ENDPOINTS",
-        value_delimiter = ',',
-        default_value = "http://127.0.0.1:2379"
-    )]
-    pub etcd_endpoints: Vec<String>,
+    /// How to reach etcd.
+    #[command(flatten)]
+    pub etcd: EtcdArgs,
     /// Address the gRPC server binds.
     #[arg(long, env = "EKTP_LISTEN")]
     pub listen: Option<SocketAddr>,
@@ -53,6 +52,15 @@ pub struct NodeArgs {
     /// How long a stopping node drains in-flight requests, in milliseconds.
     #[arg(long, env = "EKTP_DRAIN_TIMEOUT_MS", default_value_t = 5_000)]
     pub drain_timeout_ms: u64,
+    /// TLS of the gRPC listener and of calls to peers.
+    #[command(flatten)]
+    pub tls: TlsArgs,
+    /// Who may call what.
+    #[command(flatten)]
+    pub auth: AuthArgs,
+    /// Concurrency, rate and size limits.
+    #[command(flatten)]
+    pub limits: LimitArgs,
     /// Log format.
     #[arg(long, env = "EKTP_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
@@ -95,11 +103,17 @@ impl NodeArgs {
         format!("/ektp/{}/", self.office)
     }
 
-    /// The advertised address, given the address actually bound.
+    /// The advertised address, given the address actually bound
+    /// (`https://` when the listener serves TLS).
     pub fn advertised(&self, bound: SocketAddr) -> String {
+        let scheme = if self.tls.tls_cert.is_some() {
+            "https"
+        } else {
+            "http"
+        };
         self.advertise
             .clone()
-            .unwrap_or_else(|| format!("http://{bound}"))
+            .unwrap_or_else(|| format!("{scheme}://{bound}"))
     }
 }
 

@@ -1,14 +1,19 @@
 //! Forwarding writes from a follower to the leader: a cache of lazily
-//! connected channels by leader address, and a header that stops a forwarded
-//! request from being forwarded again (no loops while leadership moves).
+//! connected channels by leader address (over mutual TLS when configured),
+//! and a header that stops a forwarded request from being forwarded again (no
+//! loops while leadership moves). The original caller and its stated purpose
+//! travel with the request, so the leader authorises and audits the caller,
+//! not the forwarding replica.
 
+use crate::auth::{CALLER_HEADER, Caller, PURPOSE_HEADER};
 use crate::status::{leader_address_of, not_leader};
 use ektp_election::ElectionHandle;
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tonic::transport::{Channel, Endpoint};
+use tonic::metadata::{MetadataMap, MetadataValue};
+use tonic::transport::{Channel, ClientTlsConfig, Endpoint};
 use tonic::{Code, Request, Response, Status};
 
 /// Metadata key set on a request a follower forwarded.
@@ -31,22 +36,31 @@ pub fn is_forwarded<T>(request: &Request<T>) -> bool {
 #[derive(Default)]
 pub struct LeaderChannels {
     channels: Mutex<HashMap<String, Channel>>,
+    tls: Option<ClientTlsConfig>,
 }
 
 impl LeaderChannels {
-    /// An empty cache.
-    pub fn new() -> Self {
-        Self::default()
+    /// An empty cache; channels to `https://` addresses use `tls` (the
+    /// node's certificate as client identity, the peers' CA).
+    pub fn new(tls: Option<ClientTlsConfig>) -> Self {
+        Self {
+            channels: Mutex::default(),
+            tls,
+        }
     }
 
-    /// A channel to `address`, or `None` if the address is not a valid URI.
+    /// A channel to `address`, or `None` if the address is not a valid URI
+    /// (or is `https://` and this node has no TLS for peers).
     pub fn channel(&self, address: &str) -> Option<Channel> {
         let mut channels = self.channels.lock().ok()?;
         if let Some(channel) = channels.get(address) {
             return Some(channel.clone());
         }
-        let channel = Endpoint::from_shared(address.to_owned())
-            .ok()?
+        let mut endpoint = Endpoint::from_shared(address.to_owned()).ok()?;
+        if address.starts_with("https://") {
+            endpoint = endpoint.tls_config(self.tls.clone()?).ok()?;
+        }
+        let channel = endpoint
             .connect_timeout(Duration::from_secs(1))
             .tcp_nodelay(true)
             .connect_lazy();
@@ -63,10 +77,11 @@ pub struct Forwarder {
 }
 
 impl Forwarder {
-    pub fn new(election: ElectionHandle) -> Self {
+    /// Forwards to the leader `election` names, over `tls` for `https://` leaders.
+    pub fn new(election: ElectionHandle, tls: Option<ClientTlsConfig>) -> Self {
         Self {
             election,
-            channels: Arc::new(LeaderChannels::new()),
+            channels: Arc::new(LeaderChannels::new(tls)),
         }
     }
 
@@ -103,7 +118,9 @@ impl Forwarder {
             None => local(request.into_inner()).await.map(Response::new),
             Some(channel) => {
                 let leader = self.election.lookup_leader().await.map(|l| l.address);
+                let on_behalf = on_behalf_of(&request);
                 let mut forwarded = Request::new(request.into_inner());
+                *forwarded.metadata_mut() = on_behalf;
                 mark_forwarded(&mut forwarded);
                 remote(channel, forwarded).await.map_err(|status| {
                     // Transport failures mean the leader moved or died: tell the
@@ -122,4 +139,20 @@ impl Forwarder {
             }
         }
     }
+}
+
+/// The metadata a forwarded request carries for the leader: the original
+/// caller's identity (trusted by the leader only from a replica) and the
+/// purpose it stated.
+fn on_behalf_of<T>(request: &Request<T>) -> MetadataMap {
+    let mut metadata = MetadataMap::new();
+    if let Some(caller) = Caller::of(request).filter(|c| c.authenticated)
+        && let Ok(value) = MetadataValue::try_from(caller.identity.as_str())
+    {
+        metadata.insert(CALLER_HEADER, value);
+    }
+    if let Some(purpose) = request.metadata().get(PURPOSE_HEADER) {
+        metadata.insert(PURPOSE_HEADER, purpose.clone());
+    }
+    metadata
 }

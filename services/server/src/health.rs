@@ -3,8 +3,16 @@
 //! load balancer keeps both replicas in rotation.
 
 use ektp_election::ElectionHandle;
+use std::sync::atomic::{AtomicBool, Ordering};
 use tonic_health::ServingStatus;
 use tonic_health::server::HealthReporter;
+
+static READY: AtomicBool = AtomicBool::new(false);
+
+/// Whether the node is ready (what `/readyz` answers).
+pub fn is_ready() -> bool {
+    READY.load(Ordering::Relaxed)
+}
 
 /// Keeps the overall health status and each named service's status in step
 /// with the election's readiness, until the election task ends.
@@ -12,7 +20,9 @@ pub fn spawn_readiness(reporter: HealthReporter, election: &ElectionHandle, serv
     let mut role = election.subscribe();
     tokio::spawn(async move {
         loop {
-            let status = if role.borrow_and_update().is_ready() {
+            let ready = role.borrow_and_update().is_ready();
+            READY.store(ready, Ordering::Relaxed);
+            let status = if ready {
                 ServingStatus::Serving
             } else {
                 ServingStatus::NotServing
@@ -22,6 +32,7 @@ pub fn spawn_readiness(reporter: HealthReporter, election: &ElectionHandle, serv
                 reporter.set_service_status(name, status).await;
             }
             if role.changed().await.is_err() {
+                READY.store(false, Ordering::Relaxed);
                 reporter
                     .set_service_status("", ServingStatus::NotServing)
                     .await;

@@ -10,6 +10,7 @@ mod etcd;
 mod forward;
 mod grpc_metrics;
 mod health;
+mod limits;
 mod metrics_http;
 mod outbox;
 mod reflection;
@@ -19,17 +20,22 @@ mod stack;
 mod startup;
 mod status;
 mod telemetry;
+mod tls;
 
-pub use auth::{Caller, PURPOSE_HEADER, Role, stated_purpose};
+pub use auth::{
+    Access, Auth, AuthArgs, AuthLayer, CALLER_HEADER, Caller, PURPOSE_HEADER, Policy, Role, TABLE,
+    access, stated_purpose,
+};
 pub use config::{LogFormat, NodeArgs};
-pub use etcd::connect as connect_etcd;
+pub use etcd::{EtcdArgs, connect as connect_etcd};
 pub use forward::{FORWARDED_HEADER, Forwarder, LeaderChannels, is_forwarded, mark_forwarded};
 pub use grpc_metrics::{GrpcMetrics, GrpcMetricsLayer};
+pub use limits::{LimitArgs, LoadShedLayer, RateLimitLayer};
 pub use metrics_http::{install_recorder, serve_metrics};
 pub use outbox::{Outbox, event_cursor, parse_cursor};
 pub use serve::{NodeRouter, base_router, serve};
 pub use shutdown::shutdown_signal;
-pub use stack::{Deadline, DeadlineLayer, NodeLayers, server_builder};
+pub use stack::{Deadline, DeadlineLayer, NodeLayers, ServerSetup, server_builder};
 pub use startup::{
     StartError, bind, exit_code, install_metrics, local_addr, serve_installed_metrics,
 };
@@ -37,3 +43,4 @@ pub use status::{
     NOT_LEADER, STALE_EPOCH, Violations, is_stale_epoch, leader_address_of, not_leader, stale_epoch,
 };
 pub use telemetry::init_tracing;
+pub use tls::{Tls, TlsArgs};

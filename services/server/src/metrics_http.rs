@@ -1,6 +1,9 @@
 //! The Prometheus recorder and the `/metrics` listener. The listener runs on
 //! an already-bound socket (tests bind port 0) and answers plain HTTP/1.1
-//! GETs: `/metrics` with the exposition text, anything else 404.
+//! GETs: `/metrics` with the exposition text, `/livez` (the process answers)
+//! and `/readyz` (the node can serve and take over, as gRPC health says) —
+//! plaintext probes for orchestrators that cannot speak mTLS to the API
+//! port — anything else 404.
 
 use metrics_exporter_prometheus::{BuildError, PrometheusBuilder, PrometheusHandle};
 use std::time::Duration;
@@ -76,16 +79,24 @@ async fn answer(mut stream: TcpStream, handle: &PrometheusHandle) -> std::io::Re
     let line = String::from_utf8_lossy(line);
     let mut parts = line.split_whitespace();
     let (method, path) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
-    let (status, content_type, body) =
-        if method == "GET" && (path == "/metrics" || path.starts_with("/metrics?")) {
-            ("200 OK", "text/plain; version=0.0.4", handle.render())
-        } else {
-            (
-                "404 Not Found",
-                "text/plain",
-                "not found; try /metrics\n".to_owned(),
-            )
-        };
+    let get = method == "GET";
+    let (status, content_type, body) = match path.split('?').next().unwrap_or("") {
+        "/metrics" if get => ("200 OK", "text/plain; version=0.0.4", handle.render()),
+        "/livez" if get => ("200 OK", "text/plain", "ok\n".to_owned()),
+        "/readyz" if get && crate::health::is_ready() => {
+            ("200 OK", "text/plain", "ready\n".to_owned())
+        }
+        "/readyz" if get => (
+            "503 Service Unavailable",
+            "text/plain",
+            "not ready\n".to_owned(),
+        ),
+        _ => (
+            "404 Not Found",
+            "text/plain",
+            "not found; try /metrics, /livez or /readyz\n".to_owned(),
+        ),
+    };
     let head = format!(
         "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
         body.len()

@@ -3,7 +3,7 @@
 //! accepting, drain in-flight requests within a bound, then resign so the
 //! backup takes over at once.
 
-use crate::stack::{NodeLayers, server_builder};
+use crate::stack::{NodeLayers, ServerSetup, server_builder};
 use crate::startup::StartError;
 use ektp_election::ElectionHandle;
 use std::future::Future;
@@ -18,7 +18,7 @@ pub type NodeRouter = Router<NodeLayers>;
 /// The router with `grpc.health.v1` (SERVING while the node can take over;
 /// `services` are reported too) and reflection v1 and v1alpha.
 pub fn base_router(
-    request_timeout: Duration,
+    setup: &ServerSetup,
     election: &ElectionHandle,
     services: &[&str],
 ) -> Result<NodeRouter, StartError> {
@@ -29,7 +29,7 @@ pub fn base_router(
         services.iter().map(|s| (*s).to_owned()).collect(),
     );
     let (reflection_v1, reflection_v1alpha) = crate::reflection::reflection_services()?;
-    Ok(server_builder(request_timeout)
+    Ok(server_builder(setup)?
         .add_service(health)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha))

@@ -1,8 +1,14 @@
 //! The tower stack every ektp gRPC server runs behind, built in one place.
 
+use crate::NodeArgs;
+use crate::auth::{AuthLayer, Policy};
 use crate::grpc_metrics::GrpcMetricsLayer;
+use crate::limits::{LimitArgs, LoadShedLayer, RateLimitLayer};
+use crate::startup::StartError;
+use crate::tls::Tls;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 use tonic::Status;
@@ -12,23 +18,83 @@ use tower::Layer;
 use tower::layer::util::{Identity, Stack};
 
 /// The layers every ektp server runs behind, outermost first.
-pub type NodeLayers = Stack<DeadlineLayer, Stack<GrpcMetricsLayer, Identity>>;
+pub type NodeLayers = Stack<
+    LoadShedLayer,
+    Stack<
+        RateLimitLayer,
+        Stack<AuthLayer, Stack<DeadlineLayer, Stack<GrpcMetricsLayer, Identity>>>,
+    >,
+>;
+
+/// Everything a node's gRPC server is built from, loaded once at startup.
+#[derive(Clone, Debug)]
+pub struct ServerSetup {
+    /// Server-side deadline of one request.
+    pub request_timeout: Duration,
+    /// TLS of the listener and of calls to peers.
+    pub tls: Tls,
+    /// Who may call what.
+    pub policy: Arc<Policy>,
+    /// Concurrency, rate and size limits.
+    pub limits: LimitArgs,
+}
+
+impl ServerSetup {
+    /// Reads certificates and the access policy that `node` names.
+    pub fn load(node: &NodeArgs) -> Result<Self, StartError> {
+        let policy = Policy::load(&node.auth)?;
+        if !policy.enabled {
+            tracing::warn!(
+                "authentication is off: every caller holds every role (development only)"
+            );
+        }
+        Ok(Self {
+            request_timeout: node.request_timeout(),
+            tls: Tls::load(&node.tls)?,
+            policy: Arc::new(policy),
+            limits: node.limits.clone(),
+        })
+    }
+}
 
 /// The server builder with ektp's layers, outermost first:
-/// - HTTP/2 keep-alive pings, so half-open connections from crashed peers are
-///   noticed and dropped instead of pinning resources;
-/// - [`GrpcMetricsLayer`]: counts and times every call, outside the deadline
-///   so that deadline answers are counted too;
+/// - TLS (when configured) and HTTP/2 keep-alive pings, so half-open
+///   connections from crashed peers are dropped; a maximum connection age so
+///   clients rebalance; a cap on streams per connection;
+/// - [`GrpcMetricsLayer`]: counts and times every call, outside everything
+///   else so that refusals and deadline answers are counted too;
 /// - [`DeadlineLayer`]: every request ends within the server's deadline (or
 ///   the client's `grpc-timeout`, when shorter) and answers DEADLINE_EXCEEDED
-///   — tonic's own `timeout()` would answer CANCELLED.
-pub fn server_builder(request_timeout: Duration) -> Server<NodeLayers> {
-    Server::builder()
+///   — tonic's own `timeout()` would answer CANCELLED;
+/// - [`AuthLayer`]: who is calling and whether its roles allow the method,
+///   before anything is spent on the request;
+/// - [`RateLimitLayer`]: per-caller rate, after auth because it needs the
+///   caller, before the concurrency limit so one caller cannot take it all;
+/// - [`LoadShedLayer`]: a global concurrency limit answering
+///   RESOURCE_EXHAUSTED at once, with capacity kept for print nodes.
+pub fn server_builder(setup: &ServerSetup) -> Result<Server<NodeLayers>, StartError> {
+    let mut server = Server::builder();
+    if let Some(tls) = &setup.tls.server {
+        server = server.tls_config(tls.clone())?;
+    }
+    if let Some(age) = setup.limits.max_connection_age() {
+        server = server
+            .max_connection_age(age)
+            .max_connection_age_grace(Duration::from_secs(30));
+    }
+    Ok(server
         .http2_keepalive_interval(Some(Duration::from_secs(10)))
         .http2_keepalive_timeout(Some(Duration::from_secs(5)))
+        .max_concurrent_streams(Some(1024))
         .tcp_nodelay(true)
         .layer(GrpcMetricsLayer)
-        .layer(DeadlineLayer::new(request_timeout))
+        .layer(DeadlineLayer::new(setup.request_timeout))
+        .layer(AuthLayer::new(setup.policy.clone()))
+        .layer(RateLimitLayer::new(setup.limits.rate_limit_per_caller))
+        .layer(LoadShedLayer::new(
+            setup.limits.max_concurrent_requests,
+            setup.limits.reserved_print_requests,
+        )))
 }
 
 /// Ends requests that run past a deadline with DEADLINE_EXCEEDED.
@@ -62,7 +128,7 @@ pub struct Deadline<S> {
     limit: Duration,
 }
 
-type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+pub(crate) type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 
 impl<S, ReqBody> tower::Service<http::Request<ReqBody>> for Deadline<S>
 where

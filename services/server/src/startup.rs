@@ -78,3 +78,9 @@ pub fn exit_code(binary: &str, result: Result<(), StartError>) -> ExitCode {
         }
     }
 }
+
+/// Reads a file named by a configuration flag; failure is one clear line.
+pub(crate) fn read_config_file(path: &std::path::Path, flag: &str) -> Result<Vec<u8>, StartError> {
+    std::fs::read(path)
+        .map_err(|e| StartError::Setup(format!("cannot read {flag} {}: {e}", path.display())))
+}

@@ -84,6 +84,7 @@ async fn run(args: Args) -> Result<bool> {
         etcd_overrides: Vec::new(),
         registry_args: Vec::new(),
         sim_printer: None,
+        tls: false,
     };
     let mut cluster = Cluster::start(spec).await?;
     let addresses: Vec<String> = cluster.registry.iter().map(|n| n.address.clone()).collect();

@@ -3,7 +3,14 @@
 //! the one table saying which roles may call each RPC.
 
 mod caller;
+mod identity;
+mod layer;
+mod policy;
 mod role;
+mod table;
 
 pub use caller::{Caller, PURPOSE_HEADER, stated_purpose};
+pub use layer::{Auth, AuthLayer, CALLER_HEADER};
+pub use policy::{AuthArgs, Policy};
 pub use role::Role;
+pub use table::{Access, TABLE, access};

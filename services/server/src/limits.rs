@@ -1,0 +1,276 @@
+//! Limits that keep a node serving under abuse: load shedding at a global
+//! concurrency limit (with capacity reserved for print nodes, so a flood from
+//! outside cannot stop printing) and per-caller rate limits. Both answer
+//! RESOURCE_EXHAUSTED at once instead of queueing.
+
+use crate::auth::{Caller, Role};
+use crate::stack::BoxFuture;
+use clap::Args;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tonic::Status;
+use tonic::codegen::http;
+use tower::Layer;
+
+/// Limit settings.
+#[derive(Args, Clone, Debug)]
+pub struct LimitArgs {
+    /// Requests handled at once by this node; beyond it, callers get
+    /// RESOURCE_EXHAUSTED at once.
+    #[arg(long, env = "EKTP_MAX_CONCURRENT_REQUESTS", default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub max_concurrent_requests: u32,
+    /// Further requests only print nodes may use, so that a flood from other
+    /// callers cannot stop printing.
+    #[arg(long, env = "EKTP_RESERVED_PRINT_REQUESTS", default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub reserved_print_requests: u32,
+    /// Requests per second one authenticated caller may make to this node
+    /// (bursts up to one second's worth); 0 turns the limit off.
+    #[arg(long, env = "EKTP_RATE_LIMIT_PER_CALLER", default_value_t = 2_000)]
+    pub rate_limit_per_caller: u32,
+    /// Largest request or response message, in bytes.
+    #[arg(long, env = "EKTP_MAX_MESSAGE_BYTES", default_value_t = 8 * 1024 * 1024, value_parser = clap::value_parser!(u32).range(4096..=64 * 1024 * 1024))]
+    pub max_message_bytes: u32,
+    /// Connections are closed gracefully after this many seconds, so that
+    /// clients rebalance across replicas; 0 keeps them open.
+    #[arg(long, env = "EKTP_MAX_CONNECTION_AGE_SECS", default_value_t = 600)]
+    pub max_connection_age_secs: u64,
+}
+
+impl LimitArgs {
+    /// The maximum connection age, if any.
+    pub fn max_connection_age(&self) -> Option<Duration> {
+        (self.max_connection_age_secs > 0)
+            .then(|| Duration::from_secs(self.max_connection_age_secs))
+    }
+
+    /// The largest message, in bytes.
+    pub fn max_message_bytes(&self) -> usize {
+        usize::try_from(self.max_message_bytes).unwrap_or(usize::MAX)
+    }
+}
+
+/// Sheds load beyond the concurrency limit.
+#[derive(Clone, Debug)]
+pub struct LoadShedLayer {
+    general: Arc<Semaphore>,
+    print: Arc<Semaphore>,
+}
+
+impl LoadShedLayer {
+    /// `general` requests at once from anyone, `reserved_print` more for print nodes.
+    pub fn new(general: u32, reserved_print: u32) -> Self {
+        Self {
+            general: Arc::new(Semaphore::new(general as usize)),
+            print: Arc::new(Semaphore::new(reserved_print as usize)),
+        }
+    }
+}
+
+impl<S> Layer<S> for LoadShedLayer {
+    type Service = LoadShed<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        LoadShed {
+            inner,
+            limits: self.clone(),
+        }
+    }
+}
+
+/// The service [`LoadShedLayer`] wraps around.
+#[derive(Clone, Debug)]
+pub struct LoadShed<S> {
+    inner: S,
+    limits: LoadShedLayer,
+}
+
+impl LoadShedLayer {
+    fn permit(&self, caller: Option<&Caller>) -> Option<OwnedSemaphorePermit> {
+        if let Ok(permit) = self.general.clone().try_acquire_owned() {
+            return Some(permit);
+        }
+        let print_node = caller.is_some_and(|c| c.role == Role::PrintNode);
+        if print_node {
+            return self.print.clone().try_acquire_owned().ok();
+        }
+        None
+    }
+}
+
+impl<S, B> tower::Service<http::Request<B>> for LoadShed<S>
+where
+    S: tower::Service<http::Request<B>, Response = http::Response<tonic::body::Body>>,
+    S::Future: Send + 'static,
+    S::Error: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = BoxFuture<Result<Self::Response, Self::Error>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: http::Request<B>) -> Self::Future {
+        // Health checks are never shed: a busy node is still alive.
+        if request.uri().path().starts_with("/grpc.health.v1.") {
+            return Box::pin(self.inner.call(request));
+        }
+        match self.limits.permit(request.extensions().get::<Caller>()) {
+            Some(permit) => {
+                let response = self.inner.call(request);
+                Box::pin(async move {
+                    let result = response.await;
+                    drop(permit);
+                    result
+                })
+            }
+            None => {
+                metrics::counter!("ektp_requests_shed_total", "reason" => "concurrency")
+                    .increment(1);
+                Box::pin(std::future::ready(Ok(Status::resource_exhausted(
+                    "server is at its concurrency limit; retry with backoff",
+                )
+                .into_http())))
+            }
+        }
+    }
+}
+
+/// Limits each authenticated caller to a request rate (token bucket).
+#[derive(Clone, Debug)]
+pub struct RateLimitLayer {
+    per_second: u32,
+    buckets: Arc<Mutex<HashMap<String, Bucket>>>,
+}
+
+#[derive(Debug)]
+struct Bucket {
+    tokens: f64,
+    refilled: Instant,
+}
+
+/// Callers remembered at most; idle buckets beyond it are forgotten (full).
+const MAX_TRACKED_CALLERS: usize = 10_000;
+
+impl RateLimitLayer {
+    /// `per_second` requests per caller; 0 turns the limit off.
+    pub fn new(per_second: u32) -> Self {
+        Self {
+            per_second,
+            buckets: Arc::default(),
+        }
+    }
+
+    /// Takes one token from `identity`'s bucket.
+    fn admit(&self, identity: &str, now: Instant) -> bool {
+        let rate = f64::from(self.per_second);
+        let Ok(mut buckets) = self.buckets.lock() else {
+            return true;
+        };
+        if buckets.len() >= MAX_TRACKED_CALLERS && !buckets.contains_key(identity) {
+            buckets.retain(|_, b| now.duration_since(b.refilled) < Duration::from_secs(1));
+        }
+        let bucket = buckets.entry(identity.to_owned()).or_insert(Bucket {
+            tokens: rate,
+            refilled: now,
+        });
+        let elapsed = now.duration_since(bucket.refilled).as_secs_f64();
+        bucket.tokens = (bucket.tokens + elapsed * rate).min(rate);
+        bucket.refilled = now;
+        if bucket.tokens >= 1.0 {
+            bucket.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+impl<S> Layer<S> for RateLimitLayer {
+    type Service = RateLimit<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        RateLimit {
+            inner,
+            limits: self.clone(),
+        }
+    }
+}
+
+/// The service [`RateLimitLayer`] wraps around.
+#[derive(Clone, Debug)]
+pub struct RateLimit<S> {
+    inner: S,
+    limits: RateLimitLayer,
+}
+
+impl<S, B> tower::Service<http::Request<B>> for RateLimit<S>
+where
+    S: tower::Service<http::Request<B>, Response = http::Response<tonic::body::Body>>,
+    S::Future: Send + 'static,
+    S::Error: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = BoxFuture<Result<Self::Response, Self::Error>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: http::Request<B>) -> Self::Future {
+        // Anonymous (authentication off) and print nodes are not limited:
+        // the former share one identity, the latter must keep printing.
+        let limited = self.limits.per_second > 0
+            && request
+                .extensions()
+                .get::<Caller>()
+                .filter(|c| c.authenticated && c.role != Role::PrintNode)
+                .is_some_and(|c| !self.limits.admit(&c.identity, Instant::now()));
+        if limited {
+            metrics::counter!("ektp_requests_shed_total", "reason" => "rate_limit").increment(1);
+            return Box::pin(std::future::ready(Ok(Status::resource_exhausted(
+                "caller is over its request rate limit; retry with backoff",
+            )
+            .into_http())));
+        }
+        Box::pin(self.inner.call(request))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_caller_gets_its_rate_then_is_refused_until_tokens_refill() {
+        let limits = RateLimitLayer::new(10);
+        let start = Instant::now();
+        let admitted = (0..20).filter(|_| limits.admit("a", start)).count();
+        assert_eq!(admitted, 10);
+        assert!(limits.admit("b", start), "callers have separate buckets");
+        assert!(limits.admit("a", start + Duration::from_millis(150)));
+    }
+
+    #[test]
+    fn print_nodes_get_reserved_capacity_beyond_the_general_limit() {
+        let shed = LoadShedLayer::new(1, 1);
+        let verifier = Caller {
+            identity: "v".into(),
+            role: Role::Verifier,
+            authenticated: true,
+        };
+        let printer = Caller {
+            role: Role::PrintNode,
+            ..verifier.clone()
+        };
+        let held = shed.permit(Some(&verifier));
+        assert!(held.is_some());
+        assert!(shed.permit(Some(&verifier)).is_none());
+        assert!(shed.permit(Some(&printer)).is_some());
+    }
+}
