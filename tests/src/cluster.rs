@@ -386,6 +386,14 @@ impl Cluster {
         .await
     }
 
+    /// A channel to `node` as `identity`, with a certificate from the
+    /// cluster's CA (TLS clusters only).
+    pub async fn channel_as(&self, node: &Node, identity: &str) -> Result<Channel> {
+        let pki = self.pki.as_ref().ok_or("not a TLS cluster")?;
+        let tls = pki.client_tls(&pki.issue(identity)?)?;
+        node.channel_with(Some(tls)).await
+    }
+
     /// A Registry client on replica `i`.
     pub async fn registry_client(&self, i: usize) -> Result<RegistryClient<Channel>> {
         let node = self.registry.get(i).ok_or("no such registry replica")?;

@@ -45,3 +45,14 @@ pub fn bin_dir() -> Result<std::path::PathBuf> {
     }
     Err("service binaries not found next to the test binary: run `cargo build --workspace --bins` first (tests/run.sh does)".into())
 }
+
+/// `message` as a request stating `purpose` in `x-ektp-purpose`, as outside
+/// callers must when they read or change a person's data.
+pub fn stated<T>(message: T, purpose: &'static str) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    request.metadata_mut().insert(
+        "x-ektp-purpose",
+        tonic::metadata::MetadataValue::from_static(purpose),
+    );
+    request
+}

@@ -47,10 +47,22 @@ where
 
 /// Connects one client per address, lazily (a dead replica does not fail this).
 pub fn lazy_clients(addresses: &[String]) -> crate::Result<Vec<RegistryClient<Channel>>> {
+    lazy_clients_over(addresses, None)
+}
+
+/// [`lazy_clients`] over `tls` (for `https://` addresses).
+pub fn lazy_clients_over(
+    addresses: &[String],
+    tls: Option<tonic::transport::ClientTlsConfig>,
+) -> crate::Result<Vec<RegistryClient<Channel>>> {
     addresses
         .iter()
         .map(|a| {
-            let channel = tonic::transport::Endpoint::from_shared(a.clone())?
+            let mut endpoint = tonic::transport::Endpoint::from_shared(a.clone())?;
+            if let Some(tls) = tls.clone() {
+                endpoint = endpoint.tls_config(tls)?;
+            }
+            let channel = endpoint
                 .connect_timeout(Duration::from_millis(500))
                 .timeout(Duration::from_secs(5))
                 .connect_lazy();

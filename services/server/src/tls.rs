@@ -34,6 +34,11 @@ pub struct TlsArgs {
     /// to other nodes (defaults to `--tls-client-ca`).
     #[arg(long, env = "EKTP_TLS_PEER_CA", requires = "tls_cert")]
     pub tls_peer_ca: Option<PathBuf>,
+    /// The name peers' server certificates are checked against, instead of
+    /// the host of the address called — for peers reached by pod IP, whose
+    /// certificates all carry one shared name (e.g. `ektp-peer`).
+    #[arg(long, env = "EKTP_TLS_PEER_NAME", requires = "tls_cert")]
+    pub tls_peer_name: Option<String>,
 }
 
 /// Loaded TLS material: the listener's config and the config of calls to peers.
@@ -66,28 +71,19 @@ impl Tls {
         }
         let peer_ca = args.tls_peer_ca.as_ref().or(args.tls_client_ca.as_ref());
         let client = match peer_ca {
-            Some(ca) => Some(
-                ClientTlsConfig::new()
-                    .ca_certificate(Certificate::from_pem(read_config_file(
-                        ca,
-                        "--tls-peer-ca",
-                    )?))
-                    .identity(identity),
-            ),
+            Some(ca) => {
+                let ca = Certificate::from_pem(read_config_file(ca, "--tls-peer-ca")?);
+                let client = ClientTlsConfig::new().ca_certificate(ca).identity(identity);
+                Some(match &args.tls_peer_name {
+                    Some(name) => client.domain_name(name.clone()),
+                    None => client,
+                })
+            }
             None => None,
         };
         Ok(Self {
             server: Some(server),
             client,
         })
-    }
-
-    /// The URI scheme peers reach this node with.
-    pub fn scheme(&self) -> &'static str {
-        if self.server.is_some() {
-            "https"
-        } else {
-            "http"
-        }
     }
 }

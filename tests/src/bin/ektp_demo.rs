@@ -9,7 +9,8 @@ use ektp_proto::v1::{GetStatsRequest, Stats};
 use ektp_tests::audit::Audit;
 use ektp_tests::cluster::{Cluster, Ports, Service, Spec};
 use ektp_tests::residents::{authorize_request, record_request, resident};
-use ektp_tests::retry::{lazy_clients, retrying};
+use ektp_tests::retry::{lazy_clients_over, retrying};
+use ektp_tests::stated;
 use ektp_tests::wait::until;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -36,6 +37,10 @@ struct Args {
     /// Leave the cluster running and print its endpoints.
     #[arg(long)]
     keep: bool,
+    /// Run everything over mutual TLS with role checks: a throwaway CA and
+    /// certificates are created under `{dir}/tls`.
+    #[arg(long)]
+    tls: bool,
 }
 
 type Result<T> = ektp_tests::Result<T>;
@@ -84,17 +89,21 @@ async fn run(args: Args) -> Result<bool> {
         etcd_overrides: Vec::new(),
         registry_args: Vec::new(),
         sim_printer: None,
-        tls: false,
+        tls: args.tls,
     };
     let mut cluster = Cluster::start(spec).await?;
     let addresses: Vec<String> = cluster.registry.iter().map(|n| n.address.clone()).collect();
-    let clients = lazy_clients(&addresses)?;
+    let harness_tls = cluster.registry.first().and_then(|n| n.tls.clone());
+    let clients = lazy_clients_over(&addresses, harness_tls)?;
+    if args.tls {
+        refuses_plaintext(&cluster).await?;
+    }
 
     let n = args.residents;
     let started = Instant::now();
     for i in 0..n {
         retrying(&clients, Duration::from_secs(20), |mut c| async move {
-            c.record_resident(record_request(i)).await
+            c.record_resident(stated(record_request(i), "demo")).await
         })
         .await?;
     }
@@ -104,7 +113,8 @@ async fn run(args: Args) -> Result<bool> {
     );
     for i in 0..n {
         retrying(&clients, Duration::from_secs(20), |mut c| async move {
-            c.authorize_print(authorize_request(i)).await
+            c.authorize_print(stated(authorize_request(i), "demo"))
+                .await
         })
         .await?;
     }
@@ -162,6 +172,34 @@ async fn run(args: Args) -> Result<bool> {
     Ok(ok)
 }
 
+/// Checks that every API port refuses a plaintext call (mTLS only).
+async fn refuses_plaintext(cluster: &Cluster) -> Result<()> {
+    let mut refused = Vec::new();
+    for node in cluster.registry.iter().chain(&cluster.print) {
+        let plain = node.address.replace("https://", "http://");
+        let answered = match tonic::transport::Endpoint::from_shared(plain.clone())?
+            .connect_timeout(Duration::from_secs(1))
+            .connect()
+            .await
+        {
+            Ok(channel) => ektp_proto::v1::registry_client::RegistryClient::new(channel)
+                .get_stats(GetStatsRequest {})
+                .await
+                .is_ok(),
+            Err(_) => false,
+        };
+        if answered {
+            return Err(format!("{plain} answered a plaintext call").into());
+        }
+        refused.push(plain.rsplit(':').next().unwrap_or_default().to_owned());
+    }
+    println!(
+        "mTLS only: plaintext calls refused on ports {}",
+        refused.join(" ")
+    );
+    Ok(())
+}
+
 /// SIGKILLs the print leader and returns seconds until the backup completes
 /// its first card.
 async fn kill_print_leader(
@@ -217,5 +255,11 @@ fn print_endpoints(cluster: &Cluster, dir: &std::path::Path) {
         );
     }
     println!("  printer     hot folder {}", cluster.hotfolder.display());
+    if cluster.pki.is_some() {
+        println!(
+            "  tls         CA, certificates and roles in {}/tls (ektpctl: --tls-ca ca.crt --tls-cert harness.crt --tls-key harness.key)",
+            dir.display()
+        );
+    }
     println!("  logs        {}", dir.display());
 }
