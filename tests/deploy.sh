@@ -114,7 +114,7 @@ PY
 k8s_policy() {  # k8s_policy OVERLAY: ektp's own rules on the rendered objects
   known_env > "$WORK/known-env"
   "$PY" - "$WORK/$1.yaml" "$1" "$WORK/known-env" <<'PY'
-import sys, re, yaml
+import os, sys, re, yaml
 
 path, overlay, known_env_file = sys.argv[1], sys.argv[2], sys.argv[3]
 docs = [d for d in yaml.safe_load_all(open(path)) if d]
@@ -208,17 +208,36 @@ for name, (grpc, metrics) in SERVICES.items():
     need(c.get("command") == [f"/usr/local/bin/{name}"], f"{name}: command must be /usr/local/bin/{name}")
     env = {e["name"]: e for e in c.get("env", [])}
     need(env.get("POD_IP", {}).get("valueFrom", {}).get("fieldRef", {}).get("fieldPath") == "status.podIP", f"{name}: POD_IP from the downward API")
-    need(env.get("EKTP_ADVERTISE", {}).get("value") == f"http://$(POD_IP):{grpc}", f"{name}: EKTP_ADVERTISE")
+    tls = "EKTP_TLS_CERT" in env
+    scheme = "https" if tls else "http"
+    need(env.get("EKTP_ADVERTISE", {}).get("value") == f"{scheme}://$(POD_IP):{grpc}", f"{name}: EKTP_ADVERTISE must be {scheme}://$(POD_IP):{grpc}")
+    if overlay == "production":
+        for var in ("EKTP_TLS_CERT", "EKTP_TLS_KEY", "EKTP_TLS_CLIENT_CA", "EKTP_AUTH_ROLES_FILE"):
+            need(var in env, f"{name}: production must set {var} (mutual TLS and role checks)")
+    if tls:
+        vols = {v["name"]: v for v in w["spec"]["template"]["spec"].get("volumes", [])}
+        mounts = {m["mountPath"]: m["name"] for m in c.get("volumeMounts", [])}
+        for var in ("EKTP_TLS_CERT", "EKTP_TLS_KEY", "EKTP_TLS_CLIENT_CA", "EKTP_AUTH_ROLES_FILE"):
+            path = env.get(var, {}).get("value", "")
+            vol = mounts.get(os.path.dirname(path))
+            need(vol in vols, f"{name}: {var}={path} is not on a mounted volume")
+        if name == "print-service":
+            need(env.get("EKTP_REGISTRY_ENDPOINTS", {}).get("value", "").startswith("https://"),
+                 f"{name}: with TLS the registry endpoints must be https://")
     need(list(env).index("POD_IP") < list(env).index("EKTP_ADVERTISE") if "POD_IP" in env and "EKTP_ADVERTISE" in env else False,
          f"{name}: POD_IP must be defined before EKTP_ADVERTISE")
     need(env.get("EKTP_LISTEN", {}).get("value") == f"0.0.0.0:{grpc}", f"{name}: EKTP_LISTEN")
     need(env.get("EKTP_METRICS_LISTEN", {}).get("value") == f"0.0.0.0:{metrics}", f"{name}: EKTP_METRICS_LISTEN")
     need(any("configMapRef" in ef for ef in c.get("envFrom", [])), f"{name}: envFrom ektp-config")
     live, ready, start = c.get("livenessProbe", {}), c.get("readinessProbe", {}), c.get("startupProbe", {})
-    need(live.get("tcpSocket", {}).get("port") == grpc and "grpc" not in live, f"{name}: liveness must be tcpSocket on {grpc}")
+    # Probes are HTTP on the metrics port (the API port may be mTLS-only);
+    # liveness must not follow readiness (NOT ready while etcd is away).
+    def http_probe(probe, path):
+        g = probe.get("httpGet", {})
+        return g.get("path") == path and g.get("port") in ("metrics", metrics)
+    need(http_probe(live, "/livez"), f"{name}: liveness must be httpGet /livez on the metrics port")
     for kind, probe in (("readiness", ready), ("startup", start)):
-        need(probe.get("grpc", {}).get("port") == grpc and probe.get("grpc", {}).get("service", "") == "",
-             f"{name}: {kind} must be a grpc probe on {grpc}, service \"\"")
+        need(http_probe(probe, "/readyz"), f"{name}: {kind} must be httpGet /readyz on the metrics port")
     ports = {p["name"]: p["containerPort"] for p in c.get("ports", [])}
     need(ports.get("grpc") == grpc and ports.get("metrics") == metrics, f"{name}: container ports")
     svc = one("Service", name)
