@@ -21,7 +21,7 @@ use tonic::codegen::http::uri::PathAndQuery;
 use tonic::transport::Channel;
 use tonic::{Code, Request, Status};
 
-type Result<T = ()> = ektp_tests::Result<T>;
+type Result<T = (), E = ektp_tests::Error> = std::result::Result<T, E>;
 
 /// Sends and receives message bodies as they are: no protobuf on our side.
 #[derive(Clone, Copy, Default)]
@@ -105,24 +105,26 @@ impl Rng {
 /// The request bodies thrown at each method.
 fn payloads(seed: u64) -> Vec<Vec<u8>> {
     let mut cases: Vec<Vec<u8>> = vec![
-        vec![],                                                   // the default message
-        vec![0x00],                                               // field number 0
-        vec![0x80],                                               // a lone continuation byte
-        vec![0x08, 0x80, 0x80],                                   // truncated varint value
-        [vec![0x08], vec![0xFF; 10], vec![0x01]].concat(),        // varint over 10 bytes
-        vec![0x0A, 0xFF, 0xFF, 0xFF, 0xFF, 0x0F, b'a'],           // 4 GiB length prefix
-        vec![0x0A, 0x10, b'a'],                                   // length beyond the data
+        vec![],                                                     // the default message
+        vec![0x00],                                                 // field number 0
+        vec![0x80],                                                 // a lone continuation byte
+        vec![0x08, 0x80, 0x80],                                     // truncated varint value
+        [vec![0x08], vec![0xFF; 10], vec![0x01]].concat(),          // varint over 10 bytes
+        vec![0x0A, 0xFF, 0xFF, 0xFF, 0xFF, 0x0F, b'a'],             // 4 GiB length prefix
+        vec![0x0A, 0x10, b'a'],                                     // length beyond the data
         vec![0x12, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x7F], // huge nested length
-        vec![0x0E],                                               // wire type 6
-        vec![0x0F],                                               // wire type 7
-        vec![0x0B],                                               // group never ended
-        vec![0x0C],                                               // end of a group never begun
-        vec![0x0A, 0x02, 0xC3, 0x28],                             // invalid UTF-8 in field 1
-        vec![0x12, 0x03, 0xFF, 0xFF, 0xFF],                       // garbage sub-message
-        vec![0x10, 0xE7, 0x07],                                   // field 2 = 999 (enum out of range)
-        vec![0x10, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x01], // field 2 = -1
-        vec![0x0D, 1, 2, 3, 4],                                   // fixed32 where a string is
-        vec![0x09, 1, 2, 3, 4, 5, 6, 7, 8],                       // fixed64 where a string is
+        vec![0x0E],                                                 // wire type 6
+        vec![0x0F],                                                 // wire type 7
+        vec![0x0B],                                                 // group never ended
+        vec![0x0C],                                                 // end of a group never begun
+        vec![0x0A, 0x02, 0xC3, 0x28],                               // invalid UTF-8 in field 1
+        vec![0x12, 0x03, 0xFF, 0xFF, 0xFF],                         // garbage sub-message
+        vec![0x10, 0xE7, 0x07], // field 2 = 999 (enum out of range)
+        vec![
+            0x10, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x01,
+        ], // field 2 = -1
+        vec![0x0D, 1, 2, 3, 4], // fixed32 where a string is
+        vec![0x09, 1, 2, 3, 4, 5, 6, 7, 8], // fixed64 where a string is
         // Valid-looking messages of the wrong type.
         AuthorizePrintRequest {
             nik: "3527014507900001".into(),

@@ -33,7 +33,10 @@ async fn no_nik_or_name_reaches_any_log_through_every_person_data_rpc() -> Resul
     let clients = lazy_clients(&addresses)?;
     // The follower forwards writes, so both replicas handle the data.
     let leader = cluster
-        .wait_leader(ektp_tests::cluster::Service::Registry, Duration::from_secs(10))
+        .wait_leader(
+            ektp_tests::cluster::Service::Registry,
+            Duration::from_secs(10),
+        )
         .await?;
     let mut follower = clients[1 - leader].clone();
 
@@ -49,12 +52,18 @@ async fn no_nik_or_name_reaches_any_log_through_every_person_data_rpc() -> Resul
         r.nik = format!("{}0000", &r.nik[..12]);
         r.full_name.push('\u{7}');
     }
-    let status = follower.record_resident(bad).await.expect_err("invalid record");
+    let status = follower
+        .record_resident(bad)
+        .await
+        .expect_err("invalid record");
     assert_eq!(status.code(), Code::InvalidArgument);
     assert!(!echoes(&status, &nik(10), &name(10)), "{status:?}");
     let mut again = record_request(0);
     again.request_id = "pii-duplicate".into();
-    let status = follower.record_resident(again).await.expect_err("duplicate");
+    let status = follower
+        .record_resident(again)
+        .await
+        .expect_err("duplicate");
     assert_eq!(status.code(), Code::AlreadyExists);
     assert!(!echoes(&status, &nik(0), &name(0)), "{status:?}");
     let status = follower
@@ -63,7 +72,9 @@ async fn no_nik_or_name_reaches_any_log_through_every_person_data_rpc() -> Resul
         .expect_err("never recorded");
     assert_eq!(status.code(), Code::NotFound);
     assert!(!echoes(&status, &nik(11), &name(11)), "{status:?}");
-    follower.get_resident(GetResidentRequest { nik: nik(1) }).await?;
+    follower
+        .get_resident(GetResidentRequest { nik: nik(1) })
+        .await?;
 
     // Card preview of a printed card, from a print replica.
     let jobs = follower

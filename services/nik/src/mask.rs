@@ -64,14 +64,30 @@ impl fmt::Debug for Masked<'_> {
 
 impl PartialEq<str> for Masked<'_> {
     fn eq(&self, other: &str) -> bool {
-        self.to_string() == other
+        shows(self, other)
     }
 }
 
 impl PartialEq<&str> for Masked<'_> {
     fn eq(&self, other: &&str) -> bool {
-        self.to_string() == *other
+        shows(self, other)
     }
+}
+
+/// Whether `masked` displays exactly as `expected`, without allocating.
+fn shows(masked: &Masked<'_>, expected: &str) -> bool {
+    /// Consumes `rest` as the text is written; fails at the first difference.
+    struct Compare<'e> {
+        rest: &'e str,
+    }
+    impl fmt::Write for Compare<'_> {
+        fn write_str(&mut self, s: &str) -> fmt::Result {
+            self.rest = self.rest.strip_prefix(s).ok_or(fmt::Error)?;
+            Ok(())
+        }
+    }
+    let mut compare = Compare { rest: expected };
+    fmt::write(&mut compare, format_args!("{masked}")).is_ok() && compare.rest.is_empty()
 }
 
 #[cfg(test)]

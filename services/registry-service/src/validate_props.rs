@@ -69,7 +69,13 @@ fn address() -> BoxedStrategy<Option<pb::Address>> {
 fn resident() -> BoxedStrategy<pb::Resident> {
     (
         (text(), text(), text(), text(), text()),
-        (enum_value(), enum_value(), enum_value(), enum_value(), enum_value()),
+        (
+            enum_value(),
+            enum_value(),
+            enum_value(),
+            enum_value(),
+            enum_value(),
+        ),
         address(),
         // Output-only repeated field, huge: must be cleared or ignored.
         proptest::collection::vec(text(), 0..4),

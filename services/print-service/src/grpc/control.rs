@@ -1,6 +1,7 @@
 //! The `ektp.v1.PrintControl` service: status and card previews from any
 //! replica; stock changes run on the leader (a follower forwards them).
 
+use super::validate;
 use crate::board::Board;
 use crate::printer_state::PrinterState;
 use crate::registry_link::RegistryLink;
@@ -11,7 +12,6 @@ use ektp_proto::v1 as pb;
 use ektp_proto::v1::print_control_client::PrintControlClient;
 use ektp_proto::v1::print_control_server::PrintControl;
 use ektp_proto::v1::registry_client::RegistryClient;
-use super::validate;
 use ektp_server::{Forwarder, not_leader};
 use std::sync::Arc;
 use std::time::Duration;
