@@ -4,6 +4,8 @@
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let out_dir = std::path::PathBuf::from(std::env::var("OUT_DIR")?);
     tonic_prost_build::configure()
+        // Undecodable requests answer INVALID_ARGUMENT, not INTERNAL.
+        .codec_path("crate::codec::ValidatingCodec")
         .file_descriptor_set_path(out_dir.join("ektp_descriptor.bin"))
         .compile_protos(
             &[

@@ -2,11 +2,13 @@
 //! or three members on loopback), real registry-service, print-service and
 //! card-printer-sim processes, synthetic residents with valid NIKs, polling
 //! waits with deadlines, and an audit that checks the card invariants through
-//! the API and the printer's own job log.
+//! the API and the printer's own job log, and a scan of process logs for
+//! personal data.
 
 pub mod audit;
 pub mod cluster;
 pub mod etcd;
+pub mod log_scan;
 pub mod pki;
 pub mod probe;
 pub mod process;

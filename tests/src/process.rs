@@ -1,4 +1,9 @@
 //! Child processes the harness starts, logs to files, signals and kills.
+//!
+//! Logs go to `{log_dir}/{name}.log`, or, when `EKTP_TEST_LOG_DIR` is set
+//! (`tests/run.sh` sets it to `target/test-logs`), to a directory per cluster
+//! under that root, so they outlive the test's temporary directory and
+//! `tests/scan-logs.sh` can check a whole run for personal data.
 
 use crate::Result;
 use std::fs::File;
@@ -17,13 +22,14 @@ pub struct Proc {
 }
 
 impl Proc {
-    /// Starts `program` with `args`, stdout and stderr appended to `{log_dir}/{name}.log`.
+    /// Starts `program` with `args`, stdout and stderr appended to
+    /// `{log_dir}/{name}.log` (or under `EKTP_TEST_LOG_DIR`, see above).
     pub fn spawn(name: &str, program: &Path, args: Vec<String>, log_dir: &Path) -> Result<Proc> {
         let mut proc = Proc {
             name: name.to_owned(),
             program: program.to_path_buf(),
             args,
-            log: log_dir.join(format!("{name}.log")),
+            log: log_file(log_dir, name)?,
             child: None,
             keep: false,
         };
@@ -125,6 +131,27 @@ impl Proc {
         let all: Vec<&str> = text.lines().collect();
         all[all.len().saturating_sub(lines)..].join("\n")
     }
+}
+
+/// Where the log of process `name` started for `log_dir` goes. Under
+/// `EKTP_TEST_LOG_DIR` every cluster directory gets its own subdirectory,
+/// named after the test binary, its pid and the cluster directory, so
+/// concurrent test binaries and successive clusters never share a file.
+fn log_file(log_dir: &Path, name: &str) -> Result<PathBuf> {
+    let Some(root) = std::env::var_os("EKTP_TEST_LOG_DIR").filter(|r| !r.is_empty()) else {
+        return Ok(log_dir.join(format!("{name}.log")));
+    };
+    let test = std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.file_stem().map(|s| s.to_string_lossy().into_owned()))
+        .unwrap_or_else(|| "test".into());
+    let cluster = log_dir
+        .file_name()
+        .map(|s| s.to_string_lossy().trim_start_matches('.').to_owned())
+        .unwrap_or_default();
+    let dir = PathBuf::from(root).join(format!("{test}-{}-{cluster}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir.join(format!("{name}.log")))
 }
 
 impl Drop for Proc {

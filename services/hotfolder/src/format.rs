@@ -100,10 +100,14 @@ struct Fields(HashMap<String, String>);
 impl Fields {
     fn decode(text: &str) -> Result<Self, String> {
         let mut map = HashMap::new();
-        for line in text.lines().filter(|line| !line.trim().is_empty()) {
+        for (index, line) in text.lines().enumerate() {
+            if line.trim().is_empty() {
+                continue;
+            }
+            // The line itself may hold card data (a name, a NIK): never echo it.
             let (key, value) = line
                 .split_once('=')
-                .ok_or_else(|| format!("line without '=': {line:?}"))?;
+                .ok_or_else(|| format!("line {} has no '='", index + 1))?;
             map.insert(key.trim().to_owned(), unescape(value)?);
         }
         Ok(Fields(map))
@@ -235,7 +239,7 @@ pub(crate) fn parse_log_line(line: &str) -> Result<LogEntry, String> {
         ));
     };
     if !is_valid_name(job_id) || !is_valid_name(card_serial) {
-        return Err(format!("bad job id or serial in {line:?}"));
+        return Err("bad job id or serial".to_owned());
     }
     Ok(LogEntry {
         unix_ms: unix_ms
@@ -266,6 +270,13 @@ mod tests {
         let text = ticket_to_text(&ticket);
         assert_eq!(text.lines().count(), 5);
         assert_eq!(ticket_from_text(&text).unwrap(), ticket);
+    }
+
+    #[test]
+    fn a_malformed_ticket_error_never_echoes_its_card_data() {
+        let text = "job_id=1\ncard_serial=2\n3527014507900001 Siti Rahayu\n";
+        let error = ticket_from_text(text).unwrap_err();
+        assert_eq!(error, "line 3 has no '='");
     }
 
     #[test]

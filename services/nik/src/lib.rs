@@ -1,7 +1,8 @@
 //! The NIK (*Nomor Induk Kependudukan*), Indonesia's 16-digit national
 //! identity number as printed on the e-KTP identity card: parsing,
-//! validation, masking for logs, and warnings when a NIK disagrees with a
-//! resident's declared birth date or sex.
+//! validation, masking for logs ([`Nik::masked`], and [`mask_raw`] for raw
+//! input), and warnings when a NIK disagrees with a resident's declared birth
+//! date or sex.
 //!
 //! A NIK reads `PPRRDDddmmyySSSS`: province (2 digits), regency (2),
 //! district (2), birth date as day, month and two-digit year (for women the
@@ -26,9 +27,11 @@
 //! ```
 
 mod date;
+mod mask;
 mod nik;
 mod province;
 
 pub use date::{CivilDate, DateError, days_in_month, is_leap_year};
+pub use mask::{Masked, mask_raw};
 pub use nik::{Nik, NikError, NikWarning, Sex, compose};
 pub use province::{PROVINCES, province_name};

@@ -3,6 +3,7 @@
 use std::fmt;
 
 use crate::date::{CivilDate, days_in_month};
+use crate::mask::Masked;
 use crate::province::province_name;
 
 /// The number of digits in a NIK.
@@ -70,8 +71,10 @@ impl fmt::Display for NikWarning {
 }
 
 /// A valid 16-digit NIK. The only way to get one is [`Nik::parse`] (or
-/// [`compose`]), so every `Nik` passed all the validity rules.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// [`compose`]), so every `Nik` passed all the validity rules. `Debug` is
+/// masked, so a `?nik` in a log never shows the whole number; `Display` and
+/// [`Nik::as_str`] give the digits, for keys and answers, not for logs.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Nik(String);
 
 impl Nik {
@@ -157,18 +160,9 @@ impl Nik {
     }
 
     /// The NIK safe for logs: the first 4 and last 2 digits kept, the rest
-    /// replaced by `*`, e.g. `3527**********01`.
-    pub fn masked(&self) -> String {
-        self.0
-            .char_indices()
-            .map(|(i, c)| {
-                if (4..NIK_LEN - 2).contains(&i) {
-                    '*'
-                } else {
-                    c
-                }
-            })
-            .collect()
+    /// replaced by `*`, e.g. `3527**********01`. Log this, never the NIK.
+    pub fn masked(&self) -> Masked<'_> {
+        Masked::new(&self.0)
     }
 
     /// Warnings for a declared birth date and sex that disagree with the NIK.
@@ -216,6 +210,12 @@ fn encoded_date_is_real(day_field: u8, month: u8, yy: u8) -> bool {
     [1900 + yy, 2000 + yy]
         .into_iter()
         .any(|year| day <= days_in_month(year, month))
+}
+
+impl fmt::Debug for Nik {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Nik({})", self.masked())
+    }
 }
 
 impl fmt::Display for Nik {

@@ -14,6 +14,8 @@ pub mod keys;
 mod store;
 mod validate;
 mod validate_lifecycle;
+#[cfg(test)]
+mod validate_props;
 mod verify;
 mod writer;
 

@@ -1,6 +1,7 @@
 //! The `ektp.v1.PrintControl` service: status and card previews from any
 //! replica; stock changes run on the leader (a follower forwards them).
 
+use super::validate;
 use crate::board::Board;
 use crate::printer_state::PrinterState;
 use crate::registry_link::RegistryLink;
@@ -11,7 +12,7 @@ use ektp_proto::v1 as pb;
 use ektp_proto::v1::print_control_client::PrintControlClient;
 use ektp_proto::v1::print_control_server::PrintControl;
 use ektp_proto::v1::registry_client::RegistryClient;
-use ektp_server::{Forwarder, Violations, not_leader};
+use ektp_server::{Forwarder, not_leader};
 use std::sync::Arc;
 use std::time::Duration;
 use tonic::{Request, Response, Status};
@@ -19,11 +20,6 @@ use tracing::error;
 
 /// How long a preview waits for the registry (retrying elsewhere on UNAVAILABLE).
 const PREVIEW_REGISTRY_DEADLINE: Duration = Duration::from_secs(5);
-
-/// Whether `job_id` is a job id as the registry writes them: 12 digits.
-fn is_job_id(job_id: &str) -> bool {
-    job_id.len() == 12 && job_id.bytes().all(|b| b.is_ascii_digit())
-}
 
 /// What GetStatus reports about the printer.
 pub struct PrinterInfo {
@@ -103,29 +99,8 @@ impl PrintControl for PrintControlApi {
         &self,
         request: Request<pb::AddBlankStockRequest>,
     ) -> Result<Response<pb::BlankStock>, Status> {
-        let r = request.get_ref();
         // Validated here so a follower refuses bad input without a hop.
-        let mut v = Violations::new();
-        v.require(
-            (1..=1_000_000).contains(&r.count),
-            "count",
-            "must be 1-1000000",
-        );
-        v.require(
-            r.reference.chars().count() <= 100 && !r.reference.chars().any(char::is_control),
-            "reference",
-            "at most 100 characters, no control characters",
-        );
-        let id_ok = r.request_id.len() <= 64
-            && r.request_id
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"._:-".contains(&b));
-        v.require(
-            id_ok,
-            "request_id",
-            "at most 64 characters of A-Z a-z 0-9 . _ : -",
-        );
-        v.into_result()?;
+        validate::add_blank_stock(request.get_ref())?;
 
         let stock = self.stock.clone();
         let election = self.election.clone();
@@ -175,10 +150,8 @@ impl PrintControl for PrintControlApi {
         &self,
         request: Request<pb::GetCardPreviewRequest>,
     ) -> Result<Response<pb::GetCardPreviewResponse>, Status> {
+        validate::card_preview(request.get_ref())?;
         let job_id = request.into_inner().job_id;
-        let mut v = Violations::new();
-        v.require(is_job_id(&job_id), "job_id", "a job id has 12 digits");
-        v.into_result()?;
 
         // Read-only: any replica answers, from any registry replica. Errors
         // (NOT_FOUND above all) pass through unchanged.
@@ -233,12 +206,7 @@ impl PrintControlApi {
         F: FnOnce(tonic::transport::Channel, Request<T>) -> Fut,
         Fut: std::future::Future<Output = Result<Response<pb::PrinterStatus>, Status>>,
     {
-        let mut v = Violations::new();
-        v.require(!name.is_empty(), "name", "a printer name is required");
-        v.into_result()?;
-        if name != self.printer.name {
-            return Err(Status::not_found(format!("no printer named {name:?} here")));
-        }
+        validate::printer_name(&name, &self.printer.name)?;
         let state = self.printer_state.clone();
         let election = self.election.clone();
         let status = pb::PrinterStatus {

@@ -3,7 +3,7 @@
 
 mod print_queue;
 mod registry;
-mod verification;
+pub(crate) mod verification;
 
 pub use print_queue::PrintQueueApi;
 pub use registry::RegistryApi;

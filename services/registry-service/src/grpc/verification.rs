@@ -30,11 +30,13 @@ pub async fn verify_one(
     store: &Store,
     request: VerifyResidentRequest,
 ) -> Result<VerifyResidentResponse, Status> {
-    let nik = match validate(&request) {
-        Ok(nik) => nik,
-        Err(problems) => return Err(into_status(problems)),
-    };
+    let nik = check_claim(&request)?;
     lookup(store, &nik, &request).await
+}
+
+/// The NIK a claim asks about, or INVALID_ARGUMENT naming every problem.
+pub(crate) fn check_claim(request: &VerifyResidentRequest) -> Result<Nik, Status> {
+    validate(request).map_err(into_status)
 }
 
 /// Answers a stream of claims in order. A malformed claim is answered with
