@@ -31,6 +31,11 @@ impl Caller {
 /// The purpose the caller stated in `x-ektp-purpose`, if any (trimmed; empty
 /// counts as none).
 pub fn stated_purpose<T>(request: &Request<T>) -> Option<String> {
-    let value = request.metadata().get(PURPOSE_HEADER)?.to_str().ok()?.trim();
+    let value = request
+        .metadata()
+        .get(PURPOSE_HEADER)?
+        .to_str()
+        .ok()?
+        .trim();
     (!value.is_empty()).then(|| value.to_owned())
 }
