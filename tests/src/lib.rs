@@ -7,6 +7,7 @@
 pub mod audit;
 pub mod cluster;
 pub mod etcd;
+pub mod material_keys;
 pub mod probe;
 pub mod process;
 pub mod proxy;
