@@ -292,16 +292,12 @@ async fn lead_print(cluster: &Cluster) -> Result<(ElectionHandle, Fence)> {
     Ok((election, fence))
 }
 
+/// One claim at the registry leader; retried while replicas settle after a
+/// restart (UNAVAILABLE), so the answer is the leader's verdict.
 async fn claim(
     cluster: &Cluster,
     fence: &Fence,
-) -> std::result::Result<Vec<ClaimedJob>, tonic::Status> {
-    let mut queue = PrintQueueClient::new(
-        cluster.registry[0]
-            .channel()
-            .await
-            .map_err(|e| tonic::Status::unavailable(e.to_string()))?,
-    );
+) -> Result<std::result::Result<Vec<ClaimedJob>, tonic::Status>> {
     let request = ClaimJobsRequest {
         fence: Some(ektp_proto::v1::Fence {
             leader_key: fence.key.clone(),
@@ -311,7 +307,23 @@ async fn claim(
         printer: "printer-1".into(),
         first_cards_first: false,
     };
-    Ok(queue.claim_jobs(request).await?.into_inner().jobs)
+    until(
+        "a claim answer from the registry leader",
+        Duration::from_secs(20),
+        || {
+            let request = request.clone();
+            async move {
+                let leader = cluster.leader_index(Service::Registry).await?;
+                let channel = cluster.registry[leader].channel().await.ok()?;
+                match PrintQueueClient::new(channel).claim_jobs(request).await {
+                    Ok(answer) => Some(Ok(answer.into_inner().jobs)),
+                    Err(status) if status.code() == Code::Unavailable => None,
+                    Err(status) => Some(Err(status)),
+                }
+            }
+        },
+    )
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -359,7 +371,7 @@ async fn a_registry_without_the_key_of_stored_material_refuses_to_hand_it_out() 
     .await?;
     let (_election, fence) = lead_print(&cluster).await?;
     let refused = claim(&cluster, &fence)
-        .await
+        .await?
         .expect_err("material it cannot open");
     assert_eq!(refused.code(), Code::FailedPrecondition, "{refused:?}");
     assert!(
@@ -386,7 +398,11 @@ async fn a_registry_without_the_key_of_stored_material_refuses_to_hand_it_out() 
     copy_key(&keys_dir(dir.path()), &other, "k1")?;
     rolling_restart(&mut cluster, |_| {}).await?;
     let claimed = until("a claim", Duration::from_secs(20), || async {
-        claim(&cluster, &fence).await.ok().filter(|c| !c.is_empty())
+        claim(&cluster, &fence)
+            .await
+            .ok()?
+            .ok()
+            .filter(|c| !c.is_empty())
     })
     .await?;
     assert_eq!(claimed.len(), 1);
