@@ -243,9 +243,11 @@ impl Cluster {
             .collect();
         let mut metrics = spec.ports.metrics.iter().copied();
         let mut registry = Vec::new();
+        let material_keys = crate::material_keys::registry_flags(&spec.dir)?;
         for (i, port) in spec.ports.registry.iter().enumerate() {
             let metrics_port = metrics.next().ok_or("not enough metrics ports")?;
             let mut args = common_args(&spec, &etcd, (Service::Registry, i), *port, metrics_port);
+            args.extend(material_keys.iter().cloned());
             args.extend(spec.registry_args.iter().cloned());
             if let Some(security) = &security {
                 args.extend(security.args(&format!("registry-{i}"))?);

@@ -9,6 +9,7 @@ pub mod audit;
 pub mod cluster;
 pub mod etcd;
 pub mod log_scan;
+pub mod material_keys;
 pub mod pki;
 pub mod probe;
 pub mod process;

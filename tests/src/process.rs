@@ -61,6 +61,18 @@ impl Proc {
         self.start()
     }
 
+    /// The arguments it was started with.
+    pub fn args(&self) -> &[String] {
+        &self.args
+    }
+
+    /// Starts the process again with other arguments (after a kill).
+    pub fn restart_with(&mut self, args: Vec<String>) -> Result<()> {
+        self.kill();
+        self.args = args;
+        self.start()
+    }
+
     pub fn name(&self) -> &str {
         &self.name
     }

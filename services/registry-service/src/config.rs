@@ -3,6 +3,7 @@
 use clap::Parser;
 use ektp_server::NodeArgs;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// The ektp registry: residents, print queue and card ledger in etcd.
@@ -26,6 +27,13 @@ pub struct RegistryConfig {
     /// Seconds between retention sweeps (events, print material).
     #[arg(long, env = "EKTP_RETENTION_SWEEP_SECS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub retention_sweep_secs: u64,
+    /// Directory of print material keys (a mounted Secret): one file per key,
+    /// named by its id (`[a-z0-9-]`), holding 32 random bytes or 64 hex characters.
+    #[arg(long, env = "EKTP_MATERIAL_KEYS_DIR")]
+    pub material_keys_dir: PathBuf,
+    /// Id of the key that seals new print material (required when the directory holds several).
+    #[arg(long, env = "EKTP_MATERIAL_KEY_ID")]
+    pub material_key_id: Option<String>,
 }
 
 impl RegistryConfig {

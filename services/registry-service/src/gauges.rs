@@ -12,6 +12,8 @@ use tracing::debug;
 const RESIDENTS: &str = "ektp_registry_residents";
 const BACKLOG: &str = "ektp_registry_backlog";
 const TOTALS: &str = "ektp_registry_totals";
+/// Set by the leader's re-seal pass (`writer/material.rs`).
+pub const MATERIAL_STALE_KEY: &str = "ektp_registry_material_stale_key_values";
 const REFRESH: Duration = Duration::from_secs(5);
 
 /// Describes the registry's metrics.
@@ -27,6 +29,10 @@ pub fn describe() {
     describe_gauge!(
         TOTALS,
         "Cumulative totals since the office started, by kind (leader only; followers report 0)."
+    );
+    describe_gauge!(
+        MATERIAL_STALE_KEY,
+        "Print material values the last complete re-seal pass found not sealed with the active key (re-sealed since, or unopenable); 0 means old keys can be removed (leader only; followers report 0)."
     );
 }
 

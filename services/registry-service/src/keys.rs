@@ -5,7 +5,7 @@
 //! |---|---|
 //! | `registry/leader/…`, `print/leader/…` | election keys (value: the leader's gRPC address) |
 //! | `residents/{nik}` | `ektp.v1.Resident` |
-//! | `material/{nik}` | `ektp.v1.PrintMaterial`, apart so listing residents stays cheap |
+//! | `material/{nik}` | `ektp.storage.v1.SealedMaterial`: the `ektp.v1.PrintMaterial` sealed with AES-256-GCM (`sealing`), apart so listing residents stays cheap |
 //! | `jobs/{job_id}` | `ektp.v1.PrintJob`; zero-padded ids make a range read FIFO |
 //! | `queue/{job_id}` | the NIK, present exactly while the job is QUEUED |
 //! | `in_doubt/{job_id}` | the NIK, present exactly while the job is IN_DOUBT |
@@ -66,6 +66,10 @@ impl Keys {
 
     pub fn material(&self, nik: &Nik) -> String {
         format!("{}material/{}", self.prefix, nik.as_str())
+    }
+
+    pub fn materials(&self) -> String {
+        format!("{}material/", self.prefix)
     }
 
     pub fn job(&self, id: JobId) -> String {

@@ -11,6 +11,7 @@ mod gauges;
 mod grpc;
 mod ids;
 pub mod keys;
+pub mod sealing;
 mod store;
 mod validate;
 mod validate_lifecycle;
@@ -48,6 +49,13 @@ pub struct App {
 impl App {
     /// Binds the listeners, connects to etcd and starts campaigning.
     pub async fn build(config: RegistryConfig) -> Result<Self, StartError> {
+        // Keys first: a node that could not open print material must not start.
+        let material_keys = sealing::MaterialKeys::load(
+            &config.material_keys_dir,
+            config.material_key_id.as_deref(),
+        )
+        .map_err(|e| StartError::Setup(e.to_string()))?;
+        info!(active = material_keys.active_id(), keys = ?material_keys.ids().collect::<Vec<_>>(), "print material keys loaded");
         let listener = ektp_server::bind(config.listen()).await?;
         let local_addr = ektp_server::local_addr(&listener, config.listen())?;
         let setup = ektp_server::ServerSetup::load(&config.node)?;
@@ -68,6 +76,7 @@ impl App {
             client.clone(),
             keys.clone(),
             election.clone(),
+            std::sync::Arc::new(material_keys),
             writer::WriterConfig {
                 max_print_attempts: config.max_print_attempts,
                 request_retention: config.request_retention(),
@@ -105,6 +114,10 @@ impl App {
         }
         gauges::spawn(self.store.clone(), self.election.clone());
         self.writer.spawn_retention(
+            self.election.clone(),
+            Duration::from_secs(self.config.retention_sweep_secs),
+        );
+        self.writer.spawn_reseal(
             self.election.clone(),
             Duration::from_secs(self.config.retention_sweep_secs),
         );

@@ -127,7 +127,7 @@ impl Actor {
             Some(material) => {
                 resident.material_digest = super::record::material_digest(&material);
                 resident.material_dropped = false;
-                txn = txn.op(put(&self.keys.material(&request.nik), &material));
+                txn = txn.op(self.put_material(&request.nik, &material)?);
             }
             None if resident.material_dropped => {
                 return Err(RegistryError::FailedPrecondition(

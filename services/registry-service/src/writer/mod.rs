@@ -8,6 +8,7 @@
 
 mod authorize;
 mod lifecycle;
+mod material;
 mod queue;
 mod record;
 mod retention;
@@ -16,11 +17,13 @@ mod settle;
 use crate::error::{RegistryError, Result};
 use crate::etcd::{ETCD_TIMEOUT, get};
 use crate::keys::Keys;
+use crate::sealing::MaterialKeys;
 use ektp_election::{ElectionHandle, Epoch, Fence, FencedTxn, TxnError, TxnOutcome};
 use ektp_proto::storage::Sequences;
 use ektp_proto::v1::{AuthorizationOutcome, PrintJob, PrintOutcome, Resident, Stats};
 use ektp_server::Outbox;
 use etcd_client::{Client, TxnResponse};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
 use tracing::warn;
@@ -66,6 +69,7 @@ enum Command {
     Cancel(crate::ids::JobId, String, oneshot::Sender<Result<PrintJob>>),
     SweepEvents(oneshot::Sender<Result<usize>>),
     SweepMaterial(String, oneshot::Sender<Result<(usize, String)>>),
+    Reseal(String, oneshot::Sender<Result<material::ResealPage>>),
 }
 
 /// Handle to the writer task.
@@ -80,6 +84,7 @@ impl Writer {
         client: Client,
         keys: Keys,
         election: ElectionHandle,
+        sealer: Arc<MaterialKeys>,
         config: WriterConfig,
     ) -> Self {
         let (commands, rx) = mpsc::channel(1024);
@@ -87,6 +92,7 @@ impl Writer {
             client,
             keys,
             election,
+            sealer,
             config,
             state: None,
         };
@@ -248,6 +254,8 @@ struct Actor {
     client: Client,
     keys: Keys,
     election: ElectionHandle,
+    /// Seals print material before it is written, opens it for claims.
+    sealer: Arc<MaterialKeys>,
     config: WriterConfig,
     state: Option<State>,
 }
@@ -289,6 +297,10 @@ impl Actor {
                     let result = self
                         .with_ctx(|a, ctx| Box::pin(a.sweep_material(ctx, retention, after)))
                         .await;
+                    let _ = reply.send(result);
+                }
+                Command::Reseal(after, reply) => {
+                    let result = self.with_ctx(|a, ctx| Box::pin(a.reseal(ctx, after))).await;
                     let _ = reply.send(result);
                 }
                 Command::SweepEvents(reply) => {

@@ -133,8 +133,9 @@ impl Actor {
                 )));
             }
             let resident = Resident::decode(resident_kv.value())?;
+            // Dropped by retention (a collected card): nothing to open.
             let material = match material_kv {
-                Some(kv) => PrintMaterial::decode(kv.value())?,
+                Some(kv) => self.open_material(*id, kv)?,
                 None => PrintMaterial::default(),
             };
             sequences.last_card_serial += 1;

@@ -57,7 +57,7 @@ impl Actor {
                 0,
             ))
             .op(put(&resident_key, &resident))
-            .op(put(&self.keys.material(&new.nik), &new.material))
+            .op(self.put_material(&new.nik, &new.material)?)
             .op(TxnOp::put(
                 request_key.as_str(),
                 request.encode_to_vec(),
