@@ -2,8 +2,9 @@
 //! common node configuration, tracing, the Prometheus `/metrics` listener,
 //! the tower stack every gRPC server runs behind, health and reflection,
 //! gRPC error details (`BadRequest`, `NOT_LEADER`), forwarding to the leader,
-//! and graceful shutdown.
+//! graceful shutdown, and the audit trail.
 
+mod audit;
 mod auth;
 mod config;
 mod etcd;
@@ -20,6 +21,10 @@ mod startup;
 mod status;
 mod telemetry;
 
+pub use audit::{
+    AuditApi, AuditContext, AuditLog, BatchLimits as AuditBatchLimits, Method as AuditedMethod,
+    caller_or_anonymous, code_name,
+};
 pub use auth::{Caller, PURPOSE_HEADER, Role, stated_purpose};
 pub use config::{LogFormat, NodeArgs};
 pub use etcd::connect as connect_etcd;

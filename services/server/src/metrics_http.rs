@@ -2,7 +2,7 @@
 //! an already-bound socket (tests bind port 0) and answers plain HTTP/1.1
 //! GETs: `/metrics` with the exposition text, anything else 404.
 
-use metrics_exporter_prometheus::{BuildError, PrometheusBuilder, PrometheusHandle};
+use metrics_exporter_prometheus::{BuildError, Matcher, PrometheusBuilder, PrometheusHandle};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -18,6 +18,10 @@ const BUCKETS: &[f64] = &[
 pub fn install_recorder(service: &'static str) -> Result<PrometheusHandle, BuildError> {
     let handle = PrometheusBuilder::new()
         .set_buckets(BUCKETS)?
+        .set_buckets_for_metric(
+            Matcher::Full(crate::audit::BATCH_SIZE.to_owned()),
+            crate::audit::BATCH_SIZE_BUCKETS,
+        )?
         .install_recorder()?;
     metrics::describe_gauge!(
         "ektp_build_info",
