@@ -21,9 +21,10 @@ pub use config::RegistryConfig;
 pub use ids::{CardSerial, JobId};
 
 use ektp_election::{ElectionConfig, ElectionHandle};
+use ektp_proto::v1::audit_server::AuditServer;
 use ektp_proto::v1::print_queue_server::PrintQueueServer;
 use ektp_proto::v1::registry_server::RegistryServer;
-use ektp_server::StartError;
+use ektp_server::{AuditApi, AuditLog, StartError};
 use keys::Keys;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -40,6 +41,7 @@ pub struct App {
     writer: writer::Writer,
     store: store::Store,
     keys: Keys,
+    audit: AuditLog,
 }
 
 impl App {
@@ -71,6 +73,12 @@ impl App {
                 material_retention: Duration::from_secs(config.material_retention_secs),
             },
         );
+        let audit = AuditLog::spawn(
+            client.clone(),
+            keys.prefix(),
+            config.node.advertised(local_addr),
+            ektp_server::AuditBatchLimits::default(),
+        );
         let store = store::Store::new(client, keys.clone());
         Ok(Self {
             config,
@@ -80,6 +88,7 @@ impl App {
             writer,
             store,
             keys,
+            audit,
         })
     }
 
@@ -103,24 +112,37 @@ impl App {
             self.election.clone(),
             Duration::from_secs(self.config.retention_sweep_secs),
         );
+        self.audit.spawn_retention(
+            self.election.clone(),
+            Duration::from_secs(self.config.audit_retention_secs),
+            Duration::from_secs(self.config.retention_sweep_secs),
+        );
         let forwarder = grpc::Forwarder::new(self.election.clone());
+        let auditor = grpc::Auditor {
+            log: self.audit.clone(),
+            store: self.store.clone(),
+        };
         let registry = grpc::RegistryApi {
             store: self.store.clone(),
             writer: self.writer.clone(),
             forwarder: forwarder.clone(),
+            audit: auditor.clone(),
         };
         let print_queue = grpc::PrintQueueApi {
             writer: self.writer.clone(),
             forwarder,
             keys: self.keys.clone(),
+            audit: auditor,
         };
         let router = ektp_server::base_router(
             self.config.node.request_timeout(),
             &self.election,
-            &["ektp.v1.Registry", "ektp.v1.PrintQueue"],
+            &["ektp.v1.Registry", "ektp.v1.PrintQueue", "ektp.v1.Audit"],
         )?
         .add_service(RegistryServer::new(registry))
-        .add_service(PrintQueueServer::new(print_queue));
+        .add_service(PrintQueueServer::new(print_queue))
+        // Auditors read the trail through any replica.
+        .add_service(AuditServer::new(AuditApi::new(self.audit.clone())));
         info!(addr = %self.local_addr, office = %self.config.node.office, "registry serving");
         let drain = self.config.node.drain_timeout();
         ektp_server::serve(

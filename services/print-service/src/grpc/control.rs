@@ -11,7 +11,7 @@ use ektp_proto::v1 as pb;
 use ektp_proto::v1::print_control_client::PrintControlClient;
 use ektp_proto::v1::print_control_server::PrintControl;
 use ektp_proto::v1::registry_client::RegistryClient;
-use ektp_server::{Forwarder, Violations, not_leader};
+use ektp_server::{AuditContext, AuditLog, AuditedMethod, Forwarder, Violations, not_leader};
 use std::sync::Arc;
 use std::time::Duration;
 use tonic::{Request, Response, Status};
@@ -19,6 +19,13 @@ use tracing::error;
 
 /// How long a preview waits for the registry (retrying elsewhere on UNAVAILABLE).
 const PREVIEW_REGISTRY_DEADLINE: Duration = Duration::from_secs(5);
+
+/// GetCardPreview shows one person's data: audited.
+const GET_CARD_PREVIEW: AuditedMethod = AuditedMethod {
+    path: "/ektp.v1.PrintControl/GetCardPreview",
+    anonymous_role: ektp_server::Role::Operator,
+    implied_purpose: None,
+};
 
 /// Whether `job_id` is a job id as the registry writes them: 12 digits.
 fn is_job_id(job_id: &str) -> bool {
@@ -40,6 +47,7 @@ pub struct PrintControlApi {
     pub link: Arc<RegistryLink>,
     pub printer: PrinterInfo,
     pub forwarder: Forwarder,
+    pub audit: AuditLog,
 }
 
 fn stock_status(e: StateError) -> Status {
@@ -175,11 +183,25 @@ impl PrintControl for PrintControlApi {
         &self,
         request: Request<pb::GetCardPreviewRequest>,
     ) -> Result<Response<pb::GetCardPreviewResponse>, Status> {
+        let ctx = AuditContext::of(&request, GET_CARD_PREVIEW)?;
         let job_id = request.into_inner().job_id;
         let mut v = Violations::new();
         v.require(is_job_id(&job_id), "job_id", "a job id has 12 digits");
         v.into_result()?;
+        // The person is the job's resident: known once the job is read.
+        let mut nik = String::new();
+        let result = self.card_preview(job_id, &mut nik).await;
+        self.audit.answer(&ctx, result, [nik]).await.map(Response::new)
+    }
+}
 
+impl PrintControlApi {
+    /// Renders the preview of `job_id`, setting `nik` as soon as it is known.
+    async fn card_preview(
+        &self,
+        job_id: String,
+        nik: &mut String,
+    ) -> Result<pb::GetCardPreviewResponse, Status> {
         // Read-only: any replica answers, from any registry replica. Errors
         // (NOT_FOUND above all) pass through unchanged.
         let job = self
@@ -191,6 +213,7 @@ impl PrintControl for PrintControlApi {
                 async move { RegistryClient::new(ch).get_print_job(request).await }
             })
             .await?;
+        nik.clone_from(&job.nik);
         let resident = self
             .link
             .call(PREVIEW_REGISTRY_DEADLINE, |ch| {
@@ -213,14 +236,12 @@ impl PrintControl for PrintControlApi {
                 error!(error = %e, "card preview failed");
                 Status::internal("card preview failed")
             })?;
-        Ok(Response::new(pb::GetCardPreviewResponse {
+        Ok(pb::GetCardPreviewResponse {
             png,
             card_serial: job.card_serial,
-        }))
+        })
     }
-}
 
-impl PrintControlApi {
     /// Pauses or resumes the named printer on the leader (a follower forwards).
     async fn set_paused<T, F, Fut>(
         &self,

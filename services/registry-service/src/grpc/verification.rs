@@ -1,13 +1,16 @@
 //! VerifyResident and VerifyResidents: validate the claim, read the resident
 //! (any replica: reads only, never forwarded), compare with
-//! [`crate::verify::check`]. Nothing here logs a NIK, a name or an address.
+//! [`crate::verify::check`]. Every checked claim is audited before it is
+//! answered (a malformed one identifies no one and is not). Nothing here
+//! logs a NIK, a name or an address.
 
+use super::audited::Auditor;
 use crate::error::RegistryError;
 use crate::store::Store;
 use crate::verify;
 use ektp_nik::{CivilDate, Nik};
 use ektp_proto::v1::{VerifyResidentRequest, VerifyResidentResponse};
-use ektp_server::Violations;
+use ektp_server::{AuditContext, Violations};
 use std::future::Future;
 use std::pin::Pin;
 use tokio::sync::mpsc;
@@ -28,13 +31,16 @@ const MAX_IN_FLIGHT: usize = 64;
 /// for a malformed request, else match / no match per claimed field.
 pub async fn verify_one(
     store: &Store,
+    audit: &Auditor,
+    ctx: AuditContext,
     request: VerifyResidentRequest,
 ) -> Result<VerifyResidentResponse, Status> {
     let nik = match validate(&request) {
         Ok(nik) => nik,
         Err(problems) => return Err(into_status(problems)),
     };
-    lookup(store, &nik, &request).await
+    let work = lookup(store, &nik, &request);
+    audit.about(ctx, nik.as_str(), work).await
 }
 
 /// Answers a stream of claims in order. A malformed claim is answered with
@@ -42,11 +48,16 @@ pub async fn verify_one(
 /// the client's stream, or from storage, ends it with that status.
 pub fn verify_stream(
     store: Store,
+    audit: Auditor,
+    ctx: AuditContext,
     requests: tonic::Streaming<VerifyResidentRequest>,
 ) -> ServerStream<VerifyResidentResponse> {
     answer_in_order(requests, move |nik, request| {
-        let store = store.clone();
-        async move { lookup(&store, &nik, &request).await }
+        let (store, audit, ctx) = (store.clone(), audit.clone(), ctx.clone());
+        async move {
+            let work = lookup(&store, &nik, &request);
+            audit.about(ctx, nik.as_str(), work).await
+        }
     })
 }
 

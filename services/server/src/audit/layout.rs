@@ -6,7 +6,7 @@
 //! `node` is the writing replica's address reduced to `[A-Za-z0-9_]`, so a
 //! key never holds a `.` (the page token's separator).
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 /// The audit key prefix of an office: `/ektp/{office}/audit/`.
 pub fn prefix(office_prefix: &str) -> String {
@@ -30,7 +30,7 @@ pub fn unix_nanos(time: SystemTime) -> u64 {
 /// The time `nanos` after the Unix epoch.
 #[cfg(test)]
 pub fn from_unix_nanos(nanos: u64) -> SystemTime {
-    UNIX_EPOCH + Duration::from_nanos(nanos)
+    UNIX_EPOCH + std::time::Duration::from_nanos(nanos)
 }
 
 /// The name (key without prefix) of a batch committed at `nanos`.
