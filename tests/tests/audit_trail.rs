@@ -23,9 +23,10 @@ const GET_RESIDENT: &str = "/ektp.v1.Registry/GetResident";
 /// A request stating `purpose` in `x-ektp-purpose`.
 fn with_purpose<T>(message: T, purpose: &'static str) -> tonic::Request<T> {
     let mut request = tonic::Request::new(message);
-    request
-        .metadata_mut()
-        .insert("x-ektp-purpose", tonic::metadata::MetadataValue::from_static(purpose));
+    request.metadata_mut().insert(
+        "x-ektp-purpose",
+        tonic::metadata::MetadataValue::from_static(purpose),
+    );
     request
 }
 
@@ -42,7 +43,10 @@ async fn all_entries(
     let mut entries = Vec::new();
     let mut pages = 0;
     loop {
-        let page = client.list_audit_entries(request.clone()).await?.into_inner();
+        let page = client
+            .list_audit_entries(request.clone())
+            .await?
+            .into_inner();
         pages += 1;
         entries.extend(page.entries);
         if page.next_page_token.is_empty() {
@@ -79,10 +83,13 @@ async fn every_streamed_verification_is_audited_once_with_its_method_nik_and_out
             ..VerifyResidentRequest::default()
         })
         .collect();
-    claims.insert(150, VerifyResidentRequest {
-        nik: "not a nik".into(),
-        ..VerifyResidentRequest::default()
-    });
+    claims.insert(
+        150,
+        VerifyResidentRequest {
+            nik: "not a nik".into(),
+            ..VerifyResidentRequest::default()
+        },
+    );
     let request = with_purpose(tokio_stream::iter(claims), "bank account opening");
     let answers: Vec<_> = registry
         .verify_residents(request)
@@ -107,7 +114,10 @@ async fn every_streamed_verification_is_audited_once_with_its_method_nik_and_out
         assert_eq!(entry.purpose, "bank account opening");
         assert_eq!(entry.caller, "anonymous");
         assert_eq!(entry.role, "verifier");
-        assert_eq!(entry.node, cluster.registry[0].address, "written by the replica that answered");
+        assert_eq!(
+            entry.node, cluster.registry[0].address,
+            "written by the replica that answered"
+        );
         assert!(entry.time.is_some());
     }
     assert_eq!(per_nik.len(), RECORDED as usize);
@@ -132,8 +142,13 @@ async fn a_write_forwarded_by_the_follower_is_audited_once_by_the_leader() -> Re
     // A rejected request identifies no one and leaves etcd as it was.
     let revision = cluster.etcd.revision().await?;
     let mut bad = record_request(8);
-    bad.resident.as_mut().map_or((), |r| r.nik = "35270112".into());
-    let status = client.record_resident(bad).await.expect_err("malformed nik");
+    if let Some(r) = bad.resident.as_mut() {
+        r.nik = "35270112".into();
+    }
+    let status = client
+        .record_resident(bad)
+        .await
+        .expect_err("malformed nik");
     assert_eq!(status.code(), Code::InvalidArgument);
     assert_eq!(cluster.etcd.revision().await?, revision);
 
@@ -145,13 +160,22 @@ async fn a_write_forwarded_by_the_follower_is_audited_once_by_the_leader() -> Re
     assert_eq!(entry.method, RECORD_RESIDENT);
     assert_eq!(entry.nik, nik);
     assert_eq!(entry.outcome, "OK");
-    assert_eq!(entry.purpose, "perekaman desk 3", "the follower carries the purpose");
-    assert_eq!(entry.node, cluster.registry[leader].address, "the leader wrote it");
+    assert_eq!(
+        entry.purpose, "perekaman desk 3",
+        "the follower carries the purpose"
+    );
+    assert_eq!(
+        entry.node, cluster.registry[leader].address,
+        "the leader wrote it"
+    );
 
     // A second record of the NIK through the follower: ALREADY_EXISTS, audited as such.
     let mut again = record_request(7);
     again.request_id = "rec-7-again".into();
-    let status = client.record_resident(again).await.expect_err("recorded twice");
+    let status = client
+        .record_resident(again)
+        .await
+        .expect_err("recorded twice");
     assert_eq!(status.code(), Code::AlreadyExists);
     let (entries, _) = all_entries(&mut audit, since(start)).await?;
     let outcomes: Vec<_> = entries.iter().map(|e| e.outcome.as_str()).collect();
@@ -175,10 +199,14 @@ async fn audit_entries_are_filtered_by_nik_caller_and_time_and_paged_on_any_repl
     }
     let middle = SystemTime::now();
     for _ in 0..3 {
-        registry.get_resident(GetResidentRequest { nik: b.clone() }).await?;
+        registry
+            .get_resident(GetResidentRequest { nik: b.clone() })
+            .await?;
     }
     let status = registry
-        .get_resident(GetResidentRequest { nik: unknown.clone() })
+        .get_resident(GetResidentRequest {
+            nik: unknown.clone(),
+        })
         .await
         .expect_err("not recorded");
     assert_eq!(status.code(), Code::NotFound);
@@ -193,7 +221,10 @@ async fn audit_entries_are_filtered_by_nik_caller_and_time_and_paged_on_any_repl
         let (all, _) = all_entries(&mut audit, since(start)).await?;
         assert_eq!(all.len(), 9, "the malformed call is not audited: {all:?}");
         assert!(all.iter().all(|e| e.method == GET_RESIDENT));
-        let times: Vec<_> = all.iter().map(|e| e.time.map(|t| (t.seconds, t.nanos))).collect();
+        let times: Vec<_> = all
+            .iter()
+            .map(|e| e.time.map(|t| (t.seconds, t.nanos)))
+            .collect();
         assert!(times.windows(2).all(|w| w[0] <= w[1]), "oldest first");
 
         let by_nik = |nik: &str| ListAuditEntriesRequest {
@@ -213,8 +244,19 @@ async fn audit_entries_are_filtered_by_nik_caller_and_time_and_paged_on_any_repl
             caller: caller.to_owned(),
             ..since(start)
         };
-        assert_eq!(all_entries(&mut audit, by_caller("anonymous")).await?.0.len(), 9);
-        assert!(all_entries(&mut audit, by_caller("nobody")).await?.0.is_empty());
+        assert_eq!(
+            all_entries(&mut audit, by_caller("anonymous"))
+                .await?
+                .0
+                .len(),
+            9
+        );
+        assert!(
+            all_entries(&mut audit, by_caller("nobody"))
+                .await?
+                .0
+                .is_empty()
+        );
 
         let (later, _) = all_entries(&mut audit, since(middle)).await?;
         assert_eq!(later.len(), 4);
@@ -254,7 +296,9 @@ async fn audit_entries_past_their_retention_are_removed() -> Result {
     let mut registry = cluster.registry_client(0).await?;
     registry.record_resident(record_request(0)).await?;
     let nik = resident(0).nik;
-    registry.get_resident(GetResidentRequest { nik: nik.clone() }).await?;
+    registry
+        .get_resident(GetResidentRequest { nik: nik.clone() })
+        .await?;
 
     let mut audit = audit_client(&cluster, 0).await?;
     let of_nik = ListAuditEntriesRequest {
@@ -264,18 +308,29 @@ async fn audit_entries_past_their_retention_are_removed() -> Result {
     let (entries, _) = all_entries(&mut audit, of_nik.clone()).await?;
     assert!(!entries.is_empty(), "committed before the answer");
 
-    until("the audit entries to expire", Duration::from_secs(20), || {
-        let (mut audit, of_nik) = (audit.clone(), of_nik.clone());
-        async move {
-            let (entries, _) = all_entries(&mut audit, of_nik).await.ok()?;
-            entries.is_empty().then_some(())
-        }
-    })
+    until(
+        "the audit entries to expire",
+        Duration::from_secs(20),
+        || {
+            let (mut audit, of_nik) = (audit.clone(), of_nik.clone());
+            async move {
+                let (entries, _) = all_entries(&mut audit, of_nik).await.ok()?;
+                entries.is_empty().then_some(())
+            }
+        },
+    )
     .await?;
     let mut etcd = cluster.etcd.client().await?;
     let prefix = format!("/ektp/{}/audit/", cluster.office);
     let left = etcd
-        .get(prefix.as_str(), Some(etcd_client::GetOptions::new().with_prefix().with_count_only()))
+        .get(
+            prefix.as_str(),
+            Some(
+                etcd_client::GetOptions::new()
+                    .with_prefix()
+                    .with_count_only(),
+            ),
+        )
         .await?
         .count();
     assert_eq!(left, 0, "no audit batch is left in etcd");

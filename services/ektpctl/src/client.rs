@@ -30,7 +30,9 @@ pub struct StatePurpose(Option<MetadataValue<Ascii>>);
 impl Interceptor for StatePurpose {
     fn call(&mut self, mut request: tonic::Request<()>) -> Result<tonic::Request<()>, Status> {
         if let Some(purpose) = &self.0 {
-            request.metadata_mut().insert(PURPOSE_HEADER, purpose.clone());
+            request
+                .metadata_mut()
+                .insert(PURPOSE_HEADER, purpose.clone());
         }
         Ok(request)
     }

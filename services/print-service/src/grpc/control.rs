@@ -191,7 +191,10 @@ impl PrintControl for PrintControlApi {
         // The person is the job's resident: known once the job is read.
         let mut nik = String::new();
         let result = self.card_preview(job_id, &mut nik).await;
-        self.audit.answer(&ctx, result, [nik]).await.map(Response::new)
+        self.audit
+            .answer(&ctx, result, [nik])
+            .await
+            .map(Response::new)
     }
 }
 

@@ -54,36 +54,37 @@ impl PrintQueue for PrintQueueApi {
                 request,
                 |r| {
                     let work = async move {
-                    let mut v = Violations::new();
-                    let fence = validate::print_fence(&mut v, r.fence.as_ref(), &election);
-                    v.require(
-                        (1..=MAX_CLAIM).contains(&r.max_jobs),
-                        "max_jobs",
-                        "must be 1-100",
-                    );
-                    let printer = Self::printer(&mut v, &r.printer);
-                    v.into_result()?;
-                    let fence = fence.ok_or_else(|| Status::invalid_argument("invalid fence"))?;
-                    let claimed = writer
-                        .claim(
-                            PrintCall {
-                                fence,
-                                printer,
-                                first_cards_first: r.first_cards_first,
-                            },
-                            r.max_jobs,
-                        )
-                        .await?;
-                    Ok(ClaimJobsResponse {
-                        jobs: claimed
-                            .into_iter()
-                            .map(|c| ClaimedJob {
-                                job: Some(c.job),
-                                resident: Some(c.resident),
-                                material: Some(c.material),
-                            })
-                            .collect(),
-                    })
+                        let mut v = Violations::new();
+                        let fence = validate::print_fence(&mut v, r.fence.as_ref(), &election);
+                        v.require(
+                            (1..=MAX_CLAIM).contains(&r.max_jobs),
+                            "max_jobs",
+                            "must be 1-100",
+                        );
+                        let printer = Self::printer(&mut v, &r.printer);
+                        v.into_result()?;
+                        let fence =
+                            fence.ok_or_else(|| Status::invalid_argument("invalid fence"))?;
+                        let claimed = writer
+                            .claim(
+                                PrintCall {
+                                    fence,
+                                    printer,
+                                    first_cards_first: r.first_cards_first,
+                                },
+                                r.max_jobs,
+                            )
+                            .await?;
+                        Ok(ClaimJobsResponse {
+                            jobs: claimed
+                                .into_iter()
+                                .map(|c| ClaimedJob {
+                                    job: Some(c.job),
+                                    resident: Some(c.resident),
+                                    material: Some(c.material),
+                                })
+                                .collect(),
+                        })
                     };
                     self.audit.about_each(ctx, work, niks)
                 },
@@ -109,39 +110,39 @@ impl PrintQueue for PrintQueueApi {
                 request,
                 |r| {
                     let work = async move {
-                    let mut v = Violations::new();
-                    let fence = validate::print_fence(&mut v, r.fence.as_ref(), &election);
-                    let job_id = crate::ids::JobId::parse(&r.job_id);
-                    v.require(job_id.is_some(), "job_id", "a job id has 12 digits");
-                    let serial = validate::card_serial(&mut v, "card_serial", &r.card_serial);
-                    let outcome = PrintOutcome::try_from(r.outcome)
-                        .ok()
-                        .filter(|o| *o != PrintOutcome::Unspecified);
-                    v.require(
-                        outcome.is_some(),
-                        "outcome",
-                        "must be PRINTED, SPOILED, NOT_PRINTED or UNKNOWN",
-                    );
-                    v.require(
-                        r.detail.chars().count() <= 500,
-                        "detail",
-                        "at most 500 characters",
-                    );
-                    v.into_result()?;
-                    let (Some(fence), Some(job_id), Some(serial), Some(outcome)) =
-                        (fence, job_id, serial, outcome)
-                    else {
-                        return Err(Status::invalid_argument("invalid request"));
-                    };
-                    // The printer name is already on the job; completions only need the fence.
-                    let call = PrintCall {
-                        fence,
-                        printer: String::new(),
-                        first_cards_first: false,
-                    };
-                    Ok(writer
-                        .complete(call, job_id, serial, outcome, r.detail)
-                        .await?)
+                        let mut v = Violations::new();
+                        let fence = validate::print_fence(&mut v, r.fence.as_ref(), &election);
+                        let job_id = crate::ids::JobId::parse(&r.job_id);
+                        v.require(job_id.is_some(), "job_id", "a job id has 12 digits");
+                        let serial = validate::card_serial(&mut v, "card_serial", &r.card_serial);
+                        let outcome = PrintOutcome::try_from(r.outcome)
+                            .ok()
+                            .filter(|o| *o != PrintOutcome::Unspecified);
+                        v.require(
+                            outcome.is_some(),
+                            "outcome",
+                            "must be PRINTED, SPOILED, NOT_PRINTED or UNKNOWN",
+                        );
+                        v.require(
+                            r.detail.chars().count() <= 500,
+                            "detail",
+                            "at most 500 characters",
+                        );
+                        v.into_result()?;
+                        let (Some(fence), Some(job_id), Some(serial), Some(outcome)) =
+                            (fence, job_id, serial, outcome)
+                        else {
+                            return Err(Status::invalid_argument("invalid request"));
+                        };
+                        // The printer name is already on the job; completions only need the fence.
+                        let call = PrintCall {
+                            fence,
+                            printer: String::new(),
+                            first_cards_first: false,
+                        };
+                        Ok(writer
+                            .complete(call, job_id, serial, outcome, r.detail)
+                            .await?)
                     };
                     self.audit.about_job(ctx, &job_id, work)
                 },

@@ -40,7 +40,8 @@ impl Registry for RegistryApi {
                 request,
                 |r| {
                     let work = async move { Ok(writer.record(validate::record(r)?).await?) };
-                    self.audit.about(ctx, nik.as_deref().unwrap_or_default(), work)
+                    self.audit
+                        .about(ctx, nik.as_deref().unwrap_or_default(), work)
                 },
                 |ch, mut r| async move {
                     carry.carry(&mut r);

@@ -135,7 +135,10 @@ mod tests {
                 ..Default::default()
             },
         ] {
-            assert_eq!(validate(bad).err().map(|s| s.code()), Some(Code::InvalidArgument));
+            assert_eq!(
+                validate(bad).err().map(|s| s.code()),
+                Some(Code::InvalidArgument)
+            );
         }
     }
 }

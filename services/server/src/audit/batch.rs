@@ -164,17 +164,23 @@ mod tests {
         let (tx, rx) = mpsc::channel(10_000);
         let kept = Arc::new(Mutex::new(Vec::new()));
         let keep = kept.clone();
-        tokio::spawn(run(rx, limits, "http://n:1".into(), move |sealed: Sealed| {
-            let keep = keep.clone();
-            async move {
-                if refuse {
-                    return Err("refused".to_owned());
+        tokio::spawn(run(
+            rx,
+            limits,
+            "http://n:1".into(),
+            move |sealed: Sealed| {
+                let keep = keep.clone();
+                async move {
+                    if refuse {
+                        return Err("refused".to_owned());
+                    }
+                    let batch =
+                        AuditBatch::decode(sealed.value.as_slice()).map_err(|e| e.to_string())?;
+                    keep.lock().map_err(|e| e.to_string())?.push(batch);
+                    Ok(())
                 }
-                let batch = AuditBatch::decode(sealed.value.as_slice()).map_err(|e| e.to_string())?;
-                keep.lock().map_err(|e| e.to_string())?.push(batch);
-                Ok(())
-            }
-        }));
+            },
+        ));
         (tx, kept)
     }
 
@@ -207,7 +213,11 @@ mod tests {
         let sizes: Vec<usize> = batches.iter().map(|b| b.entries.len()).collect();
         assert_eq!(sizes.iter().sum::<usize>(), 1_000);
         assert!(sizes.iter().all(|s| *s <= 64), "{sizes:?}");
-        assert!(batches.len() < 100, "{} batches: not grouped", batches.len());
+        assert!(
+            batches.len() < 100,
+            "{} batches: not grouped",
+            batches.len()
+        );
         let node_and_time = batches
             .iter()
             .flat_map(|b| &b.entries)

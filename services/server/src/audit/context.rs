@@ -180,7 +180,10 @@ mod tests {
             (entry.caller.as_str(), entry.role.as_str()),
             ("anonymous", "operator")
         );
-        assert_eq!((entry.purpose.as_str(), entry.outcome.as_str()), ("unstated", "NOT_FOUND"));
+        assert_eq!(
+            (entry.purpose.as_str(), entry.outcome.as_str()),
+            ("unstated", "NOT_FOUND")
+        );
         assert_eq!(entry.method, GET.path);
     }
 
@@ -204,14 +207,17 @@ mod tests {
             implied_purpose: Some("printing"),
             ..GET
         };
-        let ctx = AuditContext::of(&request(Some(signed_in(Role::PrintNode)), None), claim).unwrap();
+        let ctx =
+            AuditContext::of(&request(Some(signed_in(Role::PrintNode)), None), claim).unwrap();
         assert_eq!(ctx.purpose(), "printing");
     }
 
     #[test]
     fn an_over_long_purpose_is_refused() {
         let long = "x".repeat(201);
-        let status = AuditContext::of(&request(None, Some(&long)), GET).err().unwrap();
+        let status = AuditContext::of(&request(None, Some(&long)), GET)
+            .err()
+            .unwrap();
         assert_eq!(status.code(), Code::InvalidArgument);
     }
 

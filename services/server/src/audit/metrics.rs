@@ -16,10 +16,7 @@ pub const BATCH_SIZE_BUCKETS: &[f64] = &[
 
 /// Describes the audit metrics.
 pub fn describe() {
-    describe_counter!(
-        ENTRIES,
-        "Audit entries committed to etcd by this replica."
-    );
+    describe_counter!(ENTRIES, "Audit entries committed to etcd by this replica.");
     describe_histogram!(
         BATCH_SIZE,
         "Audit entries per group commit (one etcd write)."

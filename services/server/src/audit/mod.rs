@@ -54,7 +54,11 @@ impl AuditLog {
         let (records, rx) = mpsc::channel(QUEUE);
         let (writer, keys) = (client.clone(), prefix.clone());
         tokio::spawn(batch::run(rx, limits, node, move |sealed: Sealed| {
-            put_if_absent(writer.clone(), format!("{keys}{}", sealed.name), sealed.value)
+            put_if_absent(
+                writer.clone(),
+                format!("{keys}{}", sealed.name),
+                sealed.value,
+            )
         }));
         Self {
             records,

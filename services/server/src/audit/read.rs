@@ -62,9 +62,9 @@ pub enum ReadError {
 
 /// Lists one page of the trail under `prefix` (`/ektp/{office}/audit/`).
 pub async fn list(client: &Client, prefix: &str, query: &Query) -> Result<Page, ReadError> {
-    let lower = query.since.map_or_else(String::new, |t| {
-        layout::time_bound(layout::unix_nanos(t))
-    });
+    let lower = query
+        .since
+        .map_or_else(String::new, |t| layout::time_bound(layout::unix_nanos(t)));
     let mut from = match &query.after {
         // Resume at the token's batch (its entries after `index` remain).
         Some(after) if after.name >= lower => format!("{prefix}{}", after.name),
@@ -90,7 +90,8 @@ pub async fn list(client: &Client, prefix: &str, query: &Query) -> Result<Page, 
         for kv in response.kvs() {
             let key = String::from_utf8_lossy(kv.key());
             let name = key.strip_prefix(prefix).unwrap_or(&key).to_owned();
-            let batch = AuditBatch::decode(kv.value()).map_err(|_| ReadError::Corrupt(name.clone()))?;
+            let batch =
+                AuditBatch::decode(kv.value()).map_err(|_| ReadError::Corrupt(name.clone()))?;
             let skip = match &query.after {
                 Some(after) if after.name == name => after.index + 1,
                 _ => 0,
