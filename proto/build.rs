@@ -14,6 +14,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 "ektp/v1/registry.proto",
                 "ektp/v1/print_queue.proto",
                 "ektp/v1/print_control.proto",
+                "ektp/v1/audit.proto",
                 "ektp/storage/v1/storage.proto",
             ],
             &["."],

@@ -1,5 +1,5 @@
-//! The `ektp.v1` gRPC API: residents, print jobs, the print queue and print
-//! control, generated from `proto/ektp/v1/*.proto`, plus the storage messages
+//! The `ektp.v1` gRPC API: residents, print jobs, the print queue, print
+//! control and the audit trail, generated from `proto/ektp/v1/*.proto`, plus the storage messages
 //! the services keep in etcd (`ektp.storage.v1`). Generated modules stay
 //! private; this crate re-exports what callers use. Every generated client
 //! and server uses [`codec::ValidatingCodec`]: prost's wire format, with

@@ -39,6 +39,12 @@ pub struct Cli {
           value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub timeout_secs: u64,
 
+    /// Why you need the people's data this command reads or changes (sent
+    /// as `x-ektp-purpose`, recorded in the audit trail; required by a
+    /// cluster with authentication on).
+    #[arg(long, env = "EKTP_PURPOSE", value_name = "TEXT", global = true)]
+    pub purpose: Option<String>,
+
     #[command(subcommand)]
     pub command: Command,
 }
@@ -70,6 +76,34 @@ pub enum Command {
     /// Card printers.
     #[command(subcommand)]
     Printer(PrinterCommand),
+    /// The audit trail: who read or changed whose data, when and why.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Lists audit entries, oldest first.
+    List {
+        /// Only entries about this NIK.
+        #[arg(long, value_name = "NIK")]
+        nik: Option<String>,
+        /// Only entries of this caller identity.
+        #[arg(long, value_name = "IDENTITY")]
+        caller: Option<String>,
+        /// Only entries at or after this time (RFC 3339, e.g. 2024-05-01T00:00:00Z).
+        #[arg(long, value_name = "RFC3339", value_parser = parse_time)]
+        since: Option<prost_types::Timestamp>,
+        /// Most entries to list.
+        #[arg(long, value_name = "N", default_value_t = 100)]
+        limit: usize,
+    },
+}
+
+fn parse_time(value: &str) -> Result<prost_types::Timestamp, String> {
+    value
+        .parse()
+        .map_err(|_| "an RFC 3339 time, e.g. 2024-05-01T00:00:00Z".to_owned())
 }
 
 #[derive(Debug, Subcommand)]

@@ -1,13 +1,17 @@
 //! Calling a service's replicas the way a well-behaved client does: the first
 //! endpoint that answers wins; on UNAVAILABLE (or no answer in time) the same
 //! request is retried — first at the leader a `NOT_LEADER` answer names, then
-//! at the next endpoint — with backoff, until the command's deadline.
+//! at the next endpoint — with backoff, until the command's deadline. Every
+//! call states the operator's purpose (`x-ektp-purpose`) when one was given.
 
 use crate::error::CliError;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::future::Future;
 use std::time::Duration;
 use tokio::time::Instant;
+use tonic::metadata::{Ascii, MetadataValue};
+use tonic::service::Interceptor;
+use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Channel, Endpoint};
 use tonic::{Code, Response, Status};
 use tonic_types::StatusExt;
@@ -17,6 +21,25 @@ const FIRST_BACKOFF: Duration = Duration::from_millis(50);
 const MAX_BACKOFF: Duration = Duration::from_secs(1);
 const NOT_LEADER: &str = "NOT_LEADER";
 const LEADER_METADATA_KEY: &str = "leader";
+const PURPOSE_HEADER: &str = "x-ektp-purpose";
+
+/// Puts the stated purpose on every call.
+#[derive(Clone, Debug, Default)]
+pub struct StatePurpose(Option<MetadataValue<Ascii>>);
+
+impl Interceptor for StatePurpose {
+    fn call(&mut self, mut request: tonic::Request<()>) -> Result<tonic::Request<()>, Status> {
+        if let Some(purpose) = &self.0 {
+            request
+                .metadata_mut()
+                .insert(PURPOSE_HEADER, purpose.clone());
+        }
+        Ok(request)
+    }
+}
+
+/// A channel to one replica whose calls state the purpose.
+pub type PurposeChannel = InterceptedService<Channel, StatePurpose>;
 
 /// The replicas of one service.
 pub struct Replicas {
@@ -26,6 +49,7 @@ pub struct Replicas {
     /// Tried first: the last endpoint that answered, or a leader hint.
     preferred: Option<String>,
     timeout: Duration,
+    purpose: StatePurpose,
 }
 
 impl Replicas {
@@ -53,20 +77,35 @@ impl Replicas {
             channels: HashMap::new(),
             preferred: None,
             timeout,
+            purpose: StatePurpose::default(),
         })
     }
 
-    /// A lazily connecting channel to `url` (cached).
-    fn channel(&mut self, url: &str) -> Option<Channel> {
+    /// States `purpose` (why the operator needs people's data) on every call.
+    pub fn with_purpose(mut self, purpose: Option<&str>) -> Result<Self, CliError> {
+        let purpose = purpose.map(str::trim).filter(|p| !p.is_empty());
+        let value = purpose
+            .map(|p| {
+                MetadataValue::try_from(p)
+                    .map_err(|_| CliError::Usage("--purpose must be printable ASCII".into()))
+            })
+            .transpose()?;
+        self.purpose = StatePurpose(value);
+        Ok(self)
+    }
+
+    /// A lazily connecting channel to `url` (cached), stating the purpose.
+    fn channel(&mut self, url: &str) -> Option<PurposeChannel> {
+        let purpose = self.purpose.clone();
         if let Some(channel) = self.channels.get(url) {
-            return Some(channel.clone());
+            return Some(InterceptedService::new(channel.clone(), purpose));
         }
         let channel = Endpoint::from_shared(url.to_owned())
             .ok()?
             .connect_timeout(CONNECT_TIMEOUT)
             .connect_lazy();
         self.channels.insert(url.to_owned(), channel.clone());
-        Some(channel)
+        Some(InterceptedService::new(channel, purpose))
     }
 
     fn candidates(&self) -> Vec<String> {
@@ -88,7 +127,7 @@ impl Replicas {
     /// endpoint answers other than UNAVAILABLE, or the deadline passes.
     pub async fn call<R, F, Fut>(&mut self, call: F) -> Result<R, Status>
     where
-        F: Fn(Channel) -> Fut,
+        F: Fn(PurposeChannel) -> Fut,
         Fut: Future<Output = Result<Response<R>, Status>>,
     {
         let deadline = Instant::now() + self.timeout;
@@ -146,7 +185,7 @@ impl Replicas {
     /// answers), in order: each endpoint with its answer.
     pub async fn call_each<R, F, Fut>(&mut self, call: F) -> Vec<(String, Result<R, Status>)>
     where
-        F: Fn(Channel) -> Fut,
+        F: Fn(PurposeChannel) -> Fut,
         Fut: Future<Output = Result<Response<R>, Status>>,
     {
         let mut answers = Vec::new();

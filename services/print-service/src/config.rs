@@ -57,6 +57,9 @@ pub struct PrintConfig {
     /// Below this many blank cards, first cards are printed before replacements.
     #[arg(long, env = "EKTP_LOW_STOCK_THRESHOLD", default_value_t = 100)]
     pub low_stock_threshold: u32,
+    /// Seconds audit entries are kept (default 400 days); the leader sweeps.
+    #[arg(long, env = "EKTP_AUDIT_RETENTION_SECS", default_value_t = 400 * 24 * 3600, value_parser = clap::value_parser!(u64).range(1..))]
+    pub audit_retention_secs: u64,
     /// Wait between claims when the queue is empty, in milliseconds.
     #[arg(long, env = "EKTP_IDLE_POLL_MS", default_value_t = 500, value_parser = clap::value_parser!(u64).range(10..=60_000))]
     pub idle_poll_ms: u64,

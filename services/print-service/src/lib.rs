@@ -19,7 +19,7 @@ pub use printer::Printer;
 
 use ektp_election::{ElectionConfig, ElectionHandle};
 use ektp_proto::v1::print_control_server::PrintControlServer;
-use ektp_server::StartError;
+use ektp_server::{AuditLog, StartError};
 use printer::{AnyPrinter, hotfolder::HotFolderPrinter, sim::SimPrinter};
 use std::future::Future;
 use std::net::SocketAddr;
@@ -27,6 +27,9 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tracing::info;
+
+/// How often the leader sweeps audit entries past their retention.
+const AUDIT_SWEEP: Duration = Duration::from_secs(60);
 
 /// A built print node, listening but not yet serving.
 pub struct App {
@@ -39,6 +42,7 @@ pub struct App {
     printer: Arc<AnyPrinter>,
     link: Arc<registry_link::RegistryLink>,
     setup: ektp_server::ServerSetup,
+    audit: AuditLog,
 }
 
 impl App {
@@ -78,6 +82,12 @@ impl App {
         );
         let printer_state =
             printer_state::PrinterState::new(client.clone(), &prefix, &config.printer_name);
+        let audit = AuditLog::spawn(
+            client.clone(),
+            &prefix,
+            config.node.advertised(local_addr),
+            ektp_server::AuditBatchLimits::default(),
+        );
         let stock = stock::Stock::new(client, &prefix);
         let link = Arc::new(registry_link::RegistryLink::new(
             config.registry_endpoints.clone(),
@@ -93,6 +103,7 @@ impl App {
             printer,
             link,
             setup,
+            audit,
         })
     }
 
@@ -113,6 +124,11 @@ impl App {
             ektp_server::serve_installed_metrics(listener);
         }
         let board = Arc::new(board::Board::default());
+        self.audit.spawn_retention(
+            self.election.clone(),
+            Duration::from_secs(self.config.audit_retention_secs),
+            AUDIT_SWEEP,
+        );
         spawn_queue_gauges(self.link.clone(), self.election.clone());
         let print_loop = tokio::spawn(
             print_loop::PrintLoop {
@@ -144,6 +160,7 @@ impl App {
                 self.election.clone(),
                 self.setup.tls.client.clone(),
             ),
+            audit: self.audit.clone(),
         };
         let max = self.setup.limits.max_message_bytes();
         let router =

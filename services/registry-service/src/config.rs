@@ -24,7 +24,10 @@ pub struct RegistryConfig {
     /// Seconds print material (photo, signature) is kept after its card was collected (default 30 days).
     #[arg(long, env = "EKTP_MATERIAL_RETENTION_SECS", default_value_t = 30 * 24 * 3600)]
     pub material_retention_secs: u64,
-    /// Seconds between retention sweeps (events, print material).
+    /// Seconds audit entries are kept (default 400 days).
+    #[arg(long, env = "EKTP_AUDIT_RETENTION_SECS", default_value_t = 400 * 24 * 3600, value_parser = clap::value_parser!(u64).range(1..))]
+    pub audit_retention_secs: u64,
+    /// Seconds between retention sweeps (events, print material, audit trail).
     #[arg(long, env = "EKTP_RETENTION_SWEEP_SECS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub retention_sweep_secs: u64,
     /// Directory of print material keys (a mounted Secret): one file per key,

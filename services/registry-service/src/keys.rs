@@ -15,6 +15,7 @@
 //! | `events/{writer}{epoch}-{nonce}-{n}` | `ektp.v1.Event`, the outbox; ordered by the revision that wrote it |
 //! | `counters/events-floor` | highest revision of events dropped by retention |
 //! | `counters/sequences` | `ektp.storage.v1.Sequences`: last job id and card serial |
+//! | `audit/{unix_nanos}-{node}-{seq}` | `ektp.storage.v1.AuditBatch`, append-only, written by any replica (`ektp_server::AuditLog`) |
 
 use crate::ids::{CardSerial, JobId};
 use ektp_nik::Nik;

@@ -24,9 +24,10 @@ pub use config::RegistryConfig;
 pub use ids::{CardSerial, JobId};
 
 use ektp_election::{ElectionConfig, ElectionHandle};
+use ektp_proto::v1::audit_server::AuditServer;
 use ektp_proto::v1::print_queue_server::PrintQueueServer;
 use ektp_proto::v1::registry_server::RegistryServer;
-use ektp_server::StartError;
+use ektp_server::{AuditApi, AuditLog, StartError};
 use keys::Keys;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -44,6 +45,7 @@ pub struct App {
     store: store::Store,
     keys: Keys,
     setup: ektp_server::ServerSetup,
+    audit: AuditLog,
 }
 
 impl App {
@@ -84,6 +86,12 @@ impl App {
                 material_retention: Duration::from_secs(config.material_retention_secs),
             },
         );
+        let audit = AuditLog::spawn(
+            client.clone(),
+            keys.prefix(),
+            config.node.advertised(local_addr),
+            ektp_server::AuditBatchLimits::default(),
+        );
         let store = store::Store::new(client, keys.clone());
         Ok(Self {
             config,
@@ -94,6 +102,7 @@ impl App {
             store,
             keys,
             setup,
+            audit,
         })
     }
 
@@ -121,22 +130,33 @@ impl App {
             self.election.clone(),
             Duration::from_secs(self.config.retention_sweep_secs),
         );
+        self.audit.spawn_retention(
+            self.election.clone(),
+            Duration::from_secs(self.config.audit_retention_secs),
+            Duration::from_secs(self.config.retention_sweep_secs),
+        );
         let forwarder = grpc::Forwarder::new(self.election.clone(), self.setup.tls.client.clone());
+        let auditor = grpc::Auditor {
+            log: self.audit.clone(),
+            store: self.store.clone(),
+        };
         let registry = grpc::RegistryApi {
             store: self.store.clone(),
             writer: self.writer.clone(),
             forwarder: forwarder.clone(),
+            audit: auditor.clone(),
         };
         let print_queue = grpc::PrintQueueApi {
             writer: self.writer.clone(),
             forwarder,
             keys: self.keys.clone(),
+            audit: auditor,
         };
         let max = self.setup.limits.max_message_bytes();
         let router = ektp_server::base_router(
             &self.setup,
             &self.election,
-            &["ektp.v1.Registry", "ektp.v1.PrintQueue"],
+            &["ektp.v1.Registry", "ektp.v1.PrintQueue", "ektp.v1.Audit"],
         )?
         .add_service(
             RegistryServer::new(registry)
@@ -145,6 +165,12 @@ impl App {
         )
         .add_service(
             PrintQueueServer::new(print_queue)
+                .max_decoding_message_size(max)
+                .max_encoding_message_size(max),
+        )
+        // Auditors read the trail through any replica.
+        .add_service(
+            AuditServer::new(AuditApi::new(self.audit.clone()))
                 .max_decoding_message_size(max)
                 .max_encoding_message_size(max),
         );

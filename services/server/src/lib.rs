@@ -2,8 +2,9 @@
 //! common node configuration, tracing, the Prometheus `/metrics` listener,
 //! the tower stack every gRPC server runs behind, health and reflection,
 //! gRPC error details (`BadRequest`, `NOT_LEADER`), forwarding to the leader,
-//! and graceful shutdown.
+//! graceful shutdown, and the audit trail.
 
+mod audit;
 mod auth;
 mod config;
 mod etcd;
@@ -22,10 +23,15 @@ mod status;
 mod telemetry;
 mod tls;
 
+pub use audit::{
+    AuditApi, AuditContext, AuditLog, BatchLimits as AuditBatchLimits, Method as AuditedMethod,
+    caller_or_anonymous, code_name,
+};
 pub use auth::{
     Access, Auth, AuthArgs, AuthLayer, CALLER_HEADER, Caller, PURPOSE_HEADER, Policy, Role, TABLE,
     access, stated_purpose,
 };
+
 pub use config::{LogFormat, NodeArgs};
 pub use etcd::{EtcdArgs, connect as connect_etcd};
 pub use forward::{FORWARDED_HEADER, Forwarder, LeaderChannels, is_forwarded, mark_forwarded};

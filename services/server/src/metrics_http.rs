@@ -5,7 +5,7 @@
 //! plaintext probes for orchestrators that cannot speak mTLS to the API
 //! port — anything else 404.
 
-use metrics_exporter_prometheus::{BuildError, PrometheusBuilder, PrometheusHandle};
+use metrics_exporter_prometheus::{BuildError, Matcher, PrometheusBuilder, PrometheusHandle};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -21,6 +21,10 @@ const BUCKETS: &[f64] = &[
 pub fn install_recorder(service: &'static str) -> Result<PrometheusHandle, BuildError> {
     let handle = PrometheusBuilder::new()
         .set_buckets(BUCKETS)?
+        .set_buckets_for_metric(
+            Matcher::Full(crate::audit::BATCH_SIZE.to_owned()),
+            crate::audit::BATCH_SIZE_BUCKETS,
+        )?
         .install_recorder()?;
     metrics::describe_gauge!(
         "ektp_build_info",

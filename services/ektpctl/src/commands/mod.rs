@@ -1,6 +1,7 @@
 //! The commands: each takes the parsed arguments and a [`Ctx`] with the
 //! replicas and the output format, calls the cluster and prints the answer.
 
+mod audit;
 mod authorize;
 mod blanks;
 mod import;
@@ -20,6 +21,7 @@ pub struct Ctx {
     timeout: Duration,
     registry_endpoints: Vec<String>,
     print_endpoints: Vec<String>,
+    purpose: Option<String>,
     registry: Option<Replicas>,
     print: Option<Replicas>,
 }
@@ -31,6 +33,7 @@ impl Ctx {
             timeout: Duration::from_secs(cli.timeout_secs),
             registry_endpoints: cli.registry.clone(),
             print_endpoints: cli.print.clone(),
+            purpose: cli.purpose.clone(),
             registry: None,
             print: None,
         }
@@ -39,7 +42,8 @@ impl Ctx {
     /// The registry replicas (endpoints checked on first use).
     pub fn registry(&mut self) -> Result<&mut Replicas, CliError> {
         if self.registry.is_none() {
-            let replicas = Replicas::new("registry", &self.registry_endpoints, self.timeout)?;
+            let replicas = Replicas::new("registry", &self.registry_endpoints, self.timeout)?
+                .with_purpose(self.purpose.as_deref())?;
             self.registry = Some(replicas);
         }
         self.registry
@@ -50,7 +54,8 @@ impl Ctx {
     /// The print-service replicas (endpoints checked on first use).
     pub fn print(&mut self) -> Result<&mut Replicas, CliError> {
         if self.print.is_none() {
-            let replicas = Replicas::new("print", &self.print_endpoints, self.timeout)?;
+            let replicas = Replicas::new("print", &self.print_endpoints, self.timeout)?
+                .with_purpose(self.purpose.as_deref())?;
             self.print = Some(replicas);
         }
         self.print
@@ -84,5 +89,6 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Jobs(command) => jobs::run(&mut ctx, command).await,
         Command::Blanks(command) => blanks::run(&mut ctx, command).await,
         Command::Printer(command) => printer::run(&mut ctx, command).await,
+        Command::Audit(command) => audit::run(&mut ctx, command).await,
     }
 }

@@ -12,7 +12,7 @@ use ektp_proto::v1 as pb;
 use ektp_proto::v1::print_control_client::PrintControlClient;
 use ektp_proto::v1::print_control_server::PrintControl;
 use ektp_proto::v1::registry_client::RegistryClient;
-use ektp_server::{Forwarder, not_leader};
+use ektp_server::{AuditContext, AuditLog, AuditedMethod, Forwarder, not_leader};
 use std::sync::Arc;
 use std::time::Duration;
 use tonic::{Request, Response, Status};
@@ -20,6 +20,13 @@ use tracing::error;
 
 /// How long a preview waits for the registry (retrying elsewhere on UNAVAILABLE).
 const PREVIEW_REGISTRY_DEADLINE: Duration = Duration::from_secs(5);
+
+/// GetCardPreview shows one person's data: audited.
+const GET_CARD_PREVIEW: AuditedMethod = AuditedMethod {
+    path: "/ektp.v1.PrintControl/GetCardPreview",
+    anonymous_role: ektp_server::Role::Operator,
+    implied_purpose: None,
+};
 
 /// What GetStatus reports about the printer.
 pub struct PrinterInfo {
@@ -36,6 +43,7 @@ pub struct PrintControlApi {
     pub link: Arc<RegistryLink>,
     pub printer: PrinterInfo,
     pub forwarder: Forwarder,
+    pub audit: AuditLog,
 }
 
 fn stock_status(e: StateError) -> Status {
@@ -150,9 +158,26 @@ impl PrintControl for PrintControlApi {
         &self,
         request: Request<pb::GetCardPreviewRequest>,
     ) -> Result<Response<pb::GetCardPreviewResponse>, Status> {
+        let ctx = AuditContext::of(&request, GET_CARD_PREVIEW)?;
         validate::card_preview(request.get_ref())?;
         let job_id = request.into_inner().job_id;
+        // The person is the job's resident: known once the job is read.
+        let mut nik = String::new();
+        let result = self.card_preview(job_id, &mut nik).await;
+        self.audit
+            .answer(&ctx, result, [nik])
+            .await
+            .map(Response::new)
+    }
+}
 
+impl PrintControlApi {
+    /// Renders the preview of `job_id`, setting `nik` as soon as it is known.
+    async fn card_preview(
+        &self,
+        job_id: String,
+        nik: &mut String,
+    ) -> Result<pb::GetCardPreviewResponse, Status> {
         // Read-only: any replica answers, from any registry replica. Errors
         // (NOT_FOUND above all) pass through unchanged.
         let job = self
@@ -164,6 +189,7 @@ impl PrintControl for PrintControlApi {
                 async move { RegistryClient::new(ch).get_print_job(request).await }
             })
             .await?;
+        nik.clone_from(&job.nik);
         let resident = self
             .link
             .call(PREVIEW_REGISTRY_DEADLINE, |ch| {
@@ -186,14 +212,12 @@ impl PrintControl for PrintControlApi {
                 error!(error = %e, "card preview failed");
                 Status::internal("card preview failed")
             })?;
-        Ok(Response::new(pb::GetCardPreviewResponse {
+        Ok(pb::GetCardPreviewResponse {
             png,
             card_serial: job.card_serial,
-        }))
+        })
     }
-}
 
-impl PrintControlApi {
     /// Pauses or resumes the named printer on the leader (a follower forwards).
     async fn set_paused<T, F, Fut>(
         &self,

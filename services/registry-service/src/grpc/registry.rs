@@ -1,6 +1,7 @@
 //! The `ektp.v1.Registry` service.
 
 use super::Forwarder;
+use super::audited::{self, Auditor};
 use crate::error::RegistryError;
 use crate::ids::JobId;
 use crate::store::Store;
@@ -10,6 +11,7 @@ use ektp_nik::Nik;
 use ektp_proto::v1::registry_client::RegistryClient;
 use ektp_proto::v1::registry_server::Registry;
 use ektp_proto::v1::*;
+use ektp_server::AuditContext;
 use std::pin::Pin;
 use tokio_stream::Stream;
 use tonic::{Request, Response, Status, Streaming};
@@ -21,6 +23,7 @@ pub struct RegistryApi {
     pub store: Store,
     pub writer: Writer,
     pub forwarder: Forwarder,
+    pub audit: Auditor,
 }
 
 #[tonic::async_trait]
@@ -29,15 +32,21 @@ impl Registry for RegistryApi {
         &self,
         request: Request<RecordResidentRequest>,
     ) -> Result<Response<Resident>, Status> {
-        let writer = self.writer.clone();
+        let ctx = AuditContext::of(&request, audited::RECORD_RESIDENT)?;
+        let nik = request.get_ref().resident.as_ref().map(|r| r.nik.clone());
+        let (writer, carry) = (self.writer.clone(), ctx.clone());
         self.forwarder
             .write(
                 request,
-                |r| async move {
-                    let new = validate::record(r)?;
-                    Ok(writer.record(new).await?)
+                |r| {
+                    let work = async move { Ok(writer.record(validate::record(r)?).await?) };
+                    self.audit
+                        .about(ctx, nik.as_deref().unwrap_or_default(), work)
                 },
-                |ch, r| async move { RegistryClient::new(ch).record_resident(r).await },
+                |ch, mut r| async move {
+                    carry.carry(&mut r);
+                    RegistryClient::new(ch).record_resident(r).await
+                },
             )
             .await
     }
@@ -46,17 +55,25 @@ impl Registry for RegistryApi {
         &self,
         request: Request<GetResidentRequest>,
     ) -> Result<Response<Resident>, Status> {
+        let ctx = AuditContext::of(&request, audited::GET_RESIDENT)?;
         let nik = validate::nik_only("nik", &request.get_ref().nik)?;
-        Ok(Response::new(self.store.resident(&nik).await?))
+        let work = async { Ok(self.store.resident(&nik).await?) };
+        let resident = self.audit.about(ctx, nik.as_str(), work).await?;
+        Ok(Response::new(resident))
     }
 
     async fn list_residents(
         &self,
         request: Request<ListResidentsRequest>,
     ) -> Result<Response<ListResidentsResponse>, Status> {
+        let ctx = AuditContext::of(&request, audited::LIST_RESIDENTS)?;
         let r = request.into_inner();
         let (size, after) = validate::page(r.page_size, &r.page_token, |t| Nik::parse(t).ok())?;
-        let page = self.store.residents(size, after.as_ref()).await?;
+        let work = async { Ok(self.store.residents(size, after.as_ref()).await?) };
+        let niks = |page: &crate::store::Page<Resident>| {
+            page.items.iter().map(|r| r.nik.clone()).collect()
+        };
+        let page = self.audit.about_each(ctx, work, niks).await?;
         Ok(Response::new(ListResidentsResponse {
             residents: page.items,
             next_page_token: page.next.unwrap_or_default(),
@@ -67,15 +84,23 @@ impl Registry for RegistryApi {
         &self,
         request: Request<AuthorizePrintRequest>,
     ) -> Result<Response<Resident>, Status> {
-        let writer = self.writer.clone();
+        let ctx = AuditContext::of(&request, audited::AUTHORIZE_PRINT)?;
+        let nik = request.get_ref().nik.clone();
+        let (writer, carry) = (self.writer.clone(), ctx.clone());
         self.forwarder
             .write(
                 request,
-                |r| async move {
-                    let (nik, outcome) = validate::authorize(&r)?;
-                    Ok(writer.authorize(nik, outcome, r.reason).await?)
+                |r| {
+                    let work = async move {
+                        let (nik, outcome) = validate::authorize(&r)?;
+                        Ok(writer.authorize(nik, outcome, r.reason).await?)
+                    };
+                    self.audit.about(ctx, &nik, work)
                 },
-                |ch, r| async move { RegistryClient::new(ch).authorize_print(r).await },
+                |ch, mut r| async move {
+                    carry.carry(&mut r);
+                    RegistryClient::new(ch).authorize_print(r).await
+                },
             )
             .await
     }
@@ -84,12 +109,21 @@ impl Registry for RegistryApi {
         &self,
         request: Request<RequestReprintRequest>,
     ) -> Result<Response<PrintJob>, Status> {
-        let writer = self.writer.clone();
+        let ctx = AuditContext::of(&request, audited::REQUEST_REPRINT)?;
+        let nik = request.get_ref().nik.clone();
+        let (writer, carry) = (self.writer.clone(), ctx.clone());
         self.forwarder
             .write(
                 request,
-                |r| async move { Ok(writer.reprint(validate_lifecycle::reprint(r)?).await?) },
-                |ch, r| async move { RegistryClient::new(ch).request_reprint(r).await },
+                |r| {
+                    let work =
+                        async move { Ok(writer.reprint(validate_lifecycle::reprint(r)?).await?) };
+                    self.audit.about(ctx, &nik, work)
+                },
+                |ch, mut r| async move {
+                    carry.carry(&mut r);
+                    RegistryClient::new(ch).request_reprint(r).await
+                },
             )
             .await
     }
@@ -98,8 +132,12 @@ impl Registry for RegistryApi {
         &self,
         request: Request<GetPrintJobRequest>,
     ) -> Result<Response<PrintJob>, Status> {
-        let id = validate::job_id("job_id", &request.get_ref().job_id)?;
-        Ok(Response::new(self.store.job(id).await?))
+        let ctx = AuditContext::of(&request, audited::GET_PRINT_JOB)?;
+        let job_id = &request.get_ref().job_id;
+        let id = validate::job_id("job_id", job_id)?;
+        let work = async { Ok(self.store.job(id).await?) };
+        let job = self.audit.about_job(ctx, job_id, work).await?;
+        Ok(Response::new(job))
     }
 
     async fn list_print_jobs(
@@ -125,15 +163,23 @@ impl Registry for RegistryApi {
         &self,
         request: Request<CancelPrintJobRequest>,
     ) -> Result<Response<PrintJob>, Status> {
-        let writer = self.writer.clone();
+        let ctx = AuditContext::of(&request, audited::CANCEL_PRINT_JOB)?;
+        let job_id = request.get_ref().job_id.clone();
+        let (writer, carry) = (self.writer.clone(), ctx.clone());
         self.forwarder
             .write(
                 request,
-                |r| async move {
-                    let (id, reason) = validate_lifecycle::cancel(&r)?;
-                    Ok(writer.cancel(id, reason).await?)
+                |r| {
+                    let work = async move {
+                        let (id, reason) = validate_lifecycle::cancel(&r)?;
+                        Ok(writer.cancel(id, reason).await?)
+                    };
+                    self.audit.about_job(ctx, &job_id, work)
                 },
-                |ch, r| async move { RegistryClient::new(ch).cancel_print_job(r).await },
+                |ch, mut r| async move {
+                    carry.carry(&mut r);
+                    RegistryClient::new(ch).cancel_print_job(r).await
+                },
             )
             .await
     }
@@ -142,15 +188,23 @@ impl Registry for RegistryApi {
         &self,
         request: Request<ResolveInDoubtJobRequest>,
     ) -> Result<Response<PrintJob>, Status> {
-        let writer = self.writer.clone();
+        let ctx = AuditContext::of(&request, audited::RESOLVE_IN_DOUBT_JOB)?;
+        let job_id = request.get_ref().job_id.clone();
+        let (writer, carry) = (self.writer.clone(), ctx.clone());
         self.forwarder
             .write(
                 request,
-                |r| async move {
-                    let (job_id, note) = validate::resolve(&r)?;
-                    Ok(writer.resolve(job_id, r.printed, note).await?)
+                |r| {
+                    let work = async move {
+                        let (job_id, note) = validate::resolve(&r)?;
+                        Ok(writer.resolve(job_id, r.printed, note).await?)
+                    };
+                    self.audit.about_job(ctx, &job_id, work)
                 },
-                |ch, r| async move { RegistryClient::new(ch).resolve_in_doubt_job(r).await },
+                |ch, mut r| async move {
+                    carry.carry(&mut r);
+                    RegistryClient::new(ch).resolve_in_doubt_job(r).await
+                },
             )
             .await
     }
@@ -159,12 +213,22 @@ impl Registry for RegistryApi {
         &self,
         request: Request<RecordCollectionRequest>,
     ) -> Result<Response<Resident>, Status> {
-        let writer = self.writer.clone();
+        let ctx = AuditContext::of(&request, audited::RECORD_COLLECTION)?;
+        let nik = request.get_ref().nik.clone();
+        let (writer, carry) = (self.writer.clone(), ctx.clone());
         self.forwarder
             .write(
                 request,
-                |r| async move { Ok(writer.collect(validate_lifecycle::collection(r)?).await?) },
-                |ch, r| async move { RegistryClient::new(ch).record_collection(r).await },
+                |r| {
+                    let work = async move {
+                        Ok(writer.collect(validate_lifecycle::collection(r)?).await?)
+                    };
+                    self.audit.about(ctx, &nik, work)
+                },
+                |ch, mut r| async move {
+                    carry.carry(&mut r);
+                    RegistryClient::new(ch).record_collection(r).await
+                },
             )
             .await
     }
@@ -173,7 +237,8 @@ impl Registry for RegistryApi {
         &self,
         request: Request<VerifyResidentRequest>,
     ) -> Result<Response<VerifyResidentResponse>, Status> {
-        super::verification::verify_one(&self.store, request.into_inner())
+        let ctx = AuditContext::of(&request, audited::VERIFY_RESIDENT)?;
+        super::verification::verify_one(&self.store, &self.audit, ctx, request.into_inner())
             .await
             .map(Response::new)
     }
@@ -184,8 +249,11 @@ impl Registry for RegistryApi {
         &self,
         request: Request<Streaming<VerifyResidentRequest>>,
     ) -> Result<Response<Self::VerifyResidentsStream>, Status> {
+        let ctx = AuditContext::of(&request, audited::VERIFY_RESIDENTS)?;
         Ok(Response::new(super::verification::verify_stream(
             self.store.clone(),
+            self.audit.clone(),
+            ctx,
             request.into_inner(),
         )))
     }

@@ -1,13 +1,16 @@
 //! VerifyResident and VerifyResidents: validate the claim, read the resident
 //! (any replica: reads only, never forwarded), compare with
-//! [`crate::verify::check`]. Nothing here logs a NIK, a name or an address.
+//! [`crate::verify::check`]. Every checked claim is audited before it is
+//! answered (a malformed one identifies no one and is not). Nothing here
+//! logs a NIK, a name or an address.
 
+use super::audited::Auditor;
 use crate::error::RegistryError;
 use crate::store::Store;
 use crate::verify;
 use ektp_nik::{CivilDate, Nik};
 use ektp_proto::v1::{VerifyResidentRequest, VerifyResidentResponse};
-use ektp_server::Violations;
+use ektp_server::{AuditContext, Violations};
 use std::future::Future;
 use std::pin::Pin;
 use tokio::sync::mpsc;
@@ -28,10 +31,13 @@ const MAX_IN_FLIGHT: usize = 64;
 /// for a malformed request, else match / no match per claimed field.
 pub async fn verify_one(
     store: &Store,
+    audit: &Auditor,
+    ctx: AuditContext,
     request: VerifyResidentRequest,
 ) -> Result<VerifyResidentResponse, Status> {
     let nik = check_claim(&request)?;
-    lookup(store, &nik, &request).await
+    let work = lookup(store, &nik, &request);
+    audit.about(ctx, nik.as_str(), work).await
 }
 
 /// The NIK a claim asks about, or INVALID_ARGUMENT naming every problem.
@@ -44,11 +50,16 @@ pub(crate) fn check_claim(request: &VerifyResidentRequest) -> Result<Nik, Status
 /// the client's stream, or from storage, ends it with that status.
 pub fn verify_stream(
     store: Store,
+    audit: Auditor,
+    ctx: AuditContext,
     requests: tonic::Streaming<VerifyResidentRequest>,
 ) -> ServerStream<VerifyResidentResponse> {
     answer_in_order(requests, move |nik, request| {
-        let store = store.clone();
-        async move { lookup(&store, &nik, &request).await }
+        let (store, audit, ctx) = (store.clone(), audit.clone(), ctx.clone());
+        async move {
+            let work = lookup(&store, &nik, &request);
+            audit.about(ctx, nik.as_str(), work).await
+        }
     })
 }
 

@@ -1,0 +1,117 @@
+//! Which registry calls are audited, and the one helper every audited
+//! handler answers through: run the call, record its entries (one per
+//! person it concerned, with its outcome), then answer — never the answer
+//! without the entries ([`ektp_server::AuditLog::answer`]).
+//!
+//! Writes forwarded by a follower are audited by the leader that executes
+//! them: the audit runs inside the forwarder's local closure, which only the
+//! leader runs; the follower only carries the stated purpose along.
+
+use crate::ids::JobId;
+use crate::store::Store;
+use ektp_proto::v1::PrintJob;
+use ektp_server::{AuditContext, AuditLog, AuditedMethod, Role};
+use std::future::Future;
+use tonic::{Code, Status};
+
+/// An audited registry method whose anonymous caller is recorded under `role`.
+const fn method(path: &'static str, role: Role) -> AuditedMethod {
+    AuditedMethod {
+        path,
+        anonymous_role: role,
+        implied_purpose: None,
+    }
+}
+
+/// A print-node method: purpose `printing` unless another is stated.
+const fn printing(path: &'static str) -> AuditedMethod {
+    AuditedMethod {
+        path,
+        anonymous_role: Role::PrintNode,
+        implied_purpose: Some("printing"),
+    }
+}
+
+pub const RECORD_RESIDENT: AuditedMethod =
+    method("/ektp.v1.Registry/RecordResident", Role::Registrar);
+pub const GET_RESIDENT: AuditedMethod = method("/ektp.v1.Registry/GetResident", Role::Operator);
+pub const LIST_RESIDENTS: AuditedMethod = method("/ektp.v1.Registry/ListResidents", Role::Operator);
+pub const AUTHORIZE_PRINT: AuditedMethod =
+    method("/ektp.v1.Registry/AuthorizePrint", Role::Central);
+pub const REQUEST_REPRINT: AuditedMethod =
+    method("/ektp.v1.Registry/RequestReprint", Role::Operator);
+pub const GET_PRINT_JOB: AuditedMethod = method("/ektp.v1.Registry/GetPrintJob", Role::Operator);
+pub const CANCEL_PRINT_JOB: AuditedMethod =
+    method("/ektp.v1.Registry/CancelPrintJob", Role::Operator);
+pub const RESOLVE_IN_DOUBT_JOB: AuditedMethod =
+    method("/ektp.v1.Registry/ResolveInDoubtJob", Role::Operator);
+pub const RECORD_COLLECTION: AuditedMethod =
+    method("/ektp.v1.Registry/RecordCollection", Role::Operator);
+pub const VERIFY_RESIDENT: AuditedMethod =
+    method("/ektp.v1.Registry/VerifyResident", Role::Verifier);
+pub const VERIFY_RESIDENTS: AuditedMethod =
+    method("/ektp.v1.Registry/VerifyResidents", Role::Verifier);
+pub const CLAIM_JOBS: AuditedMethod = printing("/ektp.v1.PrintQueue/ClaimJobs");
+pub const COMPLETE_JOB: AuditedMethod = printing("/ektp.v1.PrintQueue/CompleteJob");
+
+/// Audits registry calls into the node's audit log.
+#[derive(Clone)]
+pub struct Auditor {
+    pub log: AuditLog,
+    pub store: Store,
+}
+
+impl Auditor {
+    /// Runs `work`, a call about the person `nik` (as the request named it).
+    pub async fn about<R>(
+        &self,
+        ctx: AuditContext,
+        nik: &str,
+        work: impl Future<Output = Result<R, Status>>,
+    ) -> Result<R, Status> {
+        let result = work.await;
+        self.log.answer(&ctx, result, [nik.trim().to_owned()]).await
+    }
+
+    /// Runs `work`, a call about one person each of `niks` finds in its answer
+    /// (none when it fails).
+    pub async fn about_each<R>(
+        &self,
+        ctx: AuditContext,
+        work: impl Future<Output = Result<R, Status>>,
+        niks: impl FnOnce(&R) -> Vec<String>,
+    ) -> Result<R, Status> {
+        let result = work.await;
+        let niks = result.as_ref().map(niks).unwrap_or_default();
+        self.log.answer(&ctx, result, niks).await
+    }
+
+    /// Runs `work`, a call about the print job `job_id` and so about its
+    /// resident: the answer's NIK, or on failure the stored job's (empty
+    /// when there is no such job).
+    pub async fn about_job(
+        &self,
+        ctx: AuditContext,
+        job_id: &str,
+        work: impl Future<Output = Result<PrintJob, Status>>,
+    ) -> Result<PrintJob, Status> {
+        let result = work.await;
+        let nik = match &result {
+            Ok(job) => job.nik.clone(),
+            Err(status) if status.code() == Code::InvalidArgument => return result,
+            Err(_) => self.job_nik(job_id).await,
+        };
+        self.log.answer(&ctx, result, [nik]).await
+    }
+
+    async fn job_nik(&self, job_id: &str) -> String {
+        let Some(id) = JobId::parse(job_id.trim()) else {
+            return String::new();
+        };
+        self.store
+            .job(id)
+            .await
+            .map(|job| job.nik)
+            .unwrap_or_default()
+    }
+}
