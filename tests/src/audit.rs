@@ -35,10 +35,13 @@ async fn all_residents(client: &mut RegistryClient<Channel>) -> Result<Vec<Resid
     let mut token = String::new();
     loop {
         let page = client
-            .list_residents(ListResidentsRequest {
-                page_size: 1000,
-                page_token: token,
-            })
+            .list_residents(crate::stated(
+                ListResidentsRequest {
+                    page_size: 1000,
+                    page_token: token,
+                },
+                "card ledger audit",
+            ))
             .await?
             .into_inner();
         out.extend(page.residents);
@@ -55,11 +58,14 @@ pub async fn all_jobs(client: &mut RegistryClient<Channel>) -> Result<Vec<PrintJ
     let mut token = String::new();
     loop {
         let page = client
-            .list_print_jobs(ListPrintJobsRequest {
-                state: 0,
-                page_size: 1000,
-                page_token: token,
-            })
+            .list_print_jobs(crate::stated(
+                ListPrintJobsRequest {
+                    state: 0,
+                    page_size: 1000,
+                    page_token: token,
+                },
+                "card ledger audit",
+            ))
             .await?
             .into_inner();
         out.extend(page.jobs);

@@ -122,6 +122,24 @@ impl Etcd {
     }
 
     /// The current revision: unchanged means nothing was written.
+    /// Keys changed (put or created) after `revision`, outside `except`
+    /// prefixes. Deletions are not seen: callers compare revisions for those.
+    pub async fn changed_since(&self, revision: i64, except: &[String]) -> Result<Vec<String>> {
+        let mut client = self.client().await?;
+        let options = etcd_client::GetOptions::new()
+            .with_prefix()
+            .with_keys_only()
+            .with_min_mod_revision(revision + 1);
+        let response = client.get("/", Some(options)).await?;
+        Ok(response
+            .kvs()
+            .iter()
+            .map(|kv| String::from_utf8_lossy(kv.key()).into_owned())
+            .filter(|k| !except.iter().any(|p| k.starts_with(p.as_str())))
+            .collect())
+    }
+
+    /// The current revision of the store.
     pub async fn revision(&self) -> Result<i64> {
         let mut client = self.client().await?;
         let response = client.get("/ektp-harness/health", None).await?;

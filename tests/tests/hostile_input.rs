@@ -222,11 +222,21 @@ async fn throw(cluster: &Cluster, nodes: &[&Node], services: &[&str]) -> Result<
                 method.path,
                 node.address
             );
-            if code != Code::Ok {
+            if code == Code::InvalidArgument {
                 assert_eq!(
                     cluster.etcd.revision().await?,
                     before,
                     "{} case {i}: a rejected request changed etcd",
+                    method.path
+                );
+            } else if code == Code::NotFound {
+                // A well-formed read of someone absent is answered and
+                // audited: its audit entry is the only change allowed.
+                let audit = format!("/ektp/{}/audit/", cluster.office);
+                let changed = cluster.etcd.changed_since(before, &[audit]).await?;
+                assert!(
+                    changed.is_empty(),
+                    "{} case {i}: a NOT_FOUND answer changed {changed:?}",
                     method.path
                 );
             }

@@ -45,8 +45,42 @@ pub struct Cli {
     #[arg(long, env = "EKTP_PURPOSE", value_name = "TEXT", global = true)]
     pub purpose: Option<String>,
 
+    /// How to reach and prove who you are to a cluster serving TLS.
+    #[command(flatten)]
+    pub identity: IdentityArgs,
+
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// TLS and identity for `https://` endpoints.
+#[derive(Debug, Clone, Args)]
+pub struct IdentityArgs {
+    /// CA certificate (PEM) the services' certificates must chain to.
+    #[arg(long, env = "EKTPCTL_TLS_CA", value_name = "FILE", global = true)]
+    pub tls_ca: Option<PathBuf>,
+    /// Your client certificate (PEM): its common name is your identity.
+    #[arg(
+        long,
+        env = "EKTPCTL_TLS_CERT",
+        value_name = "FILE",
+        global = true,
+        requires = "tls_key"
+    )]
+    pub tls_cert: Option<PathBuf>,
+    /// The key (PEM) of `--tls-cert`.
+    #[arg(
+        long,
+        env = "EKTPCTL_TLS_KEY",
+        value_name = "FILE",
+        global = true,
+        requires = "tls_cert"
+    )]
+    pub tls_key: Option<PathBuf>,
+    /// A file holding a development bearer token, for clusters that accept
+    /// them instead of a certificate.
+    #[arg(long, env = "EKTPCTL_TOKEN_FILE", value_name = "FILE", global = true)]
+    pub token_file: Option<PathBuf>,
 }
 
 /// Output format.

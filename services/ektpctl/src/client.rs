@@ -12,7 +12,7 @@ use tokio::time::Instant;
 use tonic::metadata::{Ascii, MetadataValue};
 use tonic::service::Interceptor;
 use tonic::service::interceptor::InterceptedService;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
 use tonic::{Code, Response, Status};
 use tonic_types::StatusExt;
 
@@ -23,19 +23,53 @@ const NOT_LEADER: &str = "NOT_LEADER";
 const LEADER_METADATA_KEY: &str = "leader";
 const PURPOSE_HEADER: &str = "x-ektp-purpose";
 
-/// Puts the stated purpose on every call.
+/// Puts the stated purpose (and a development bearer token, if any) on every call.
 #[derive(Clone, Debug, Default)]
-pub struct StatePurpose(Option<MetadataValue<Ascii>>);
+pub struct StatePurpose {
+    purpose: Option<MetadataValue<Ascii>>,
+    authorization: Option<MetadataValue<Ascii>>,
+}
 
 impl Interceptor for StatePurpose {
     fn call(&mut self, mut request: tonic::Request<()>) -> Result<tonic::Request<()>, Status> {
-        if let Some(purpose) = &self.0 {
+        if let Some(purpose) = &self.purpose {
             request
                 .metadata_mut()
                 .insert(PURPOSE_HEADER, purpose.clone());
         }
+        if let Some(authorization) = &self.authorization {
+            request
+                .metadata_mut()
+                .insert("authorization", authorization.clone());
+        }
         Ok(request)
     }
+}
+
+/// Client TLS from the command line's identity flags; `None` without a CA.
+pub fn client_tls(args: &crate::cli::IdentityArgs) -> Result<Option<ClientTlsConfig>, CliError> {
+    let read = |path: &std::path::Path| {
+        std::fs::read(path)
+            .map_err(|e| CliError::Usage(format!("cannot read {}: {e}", path.display())))
+    };
+    let Some(ca) = &args.tls_ca else {
+        return Ok(None);
+    };
+    let mut tls = ClientTlsConfig::new().ca_certificate(Certificate::from_pem(read(ca)?));
+    if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {
+        tls = tls.identity(Identity::from_pem(read(cert)?, read(key)?));
+    }
+    Ok(Some(tls))
+}
+
+/// The `authorization` value for a token file's token.
+pub fn bearer(args: &crate::cli::IdentityArgs) -> Result<Option<String>, CliError> {
+    let Some(file) = &args.token_file else {
+        return Ok(None);
+    };
+    let token = std::fs::read_to_string(file)
+        .map_err(|e| CliError::Usage(format!("cannot read {}: {e}", file.display())))?;
+    Ok(Some(format!("Bearer {}", token.trim())))
 }
 
 /// A channel to one replica whose calls state the purpose.
@@ -50,6 +84,7 @@ pub struct Replicas {
     preferred: Option<String>,
     timeout: Duration,
     purpose: StatePurpose,
+    tls: Option<ClientTlsConfig>,
 }
 
 impl Replicas {
@@ -78,7 +113,25 @@ impl Replicas {
             preferred: None,
             timeout,
             purpose: StatePurpose::default(),
+            tls: None,
         })
+    }
+
+    /// Calls `https://` endpoints over `tls`, presenting `authorization`
+    /// (a bearer token) when given.
+    pub fn with_identity(
+        mut self,
+        tls: Option<ClientTlsConfig>,
+        authorization: Option<&str>,
+    ) -> Result<Self, CliError> {
+        self.tls = tls;
+        self.purpose.authorization = authorization
+            .map(|a| {
+                MetadataValue::try_from(a)
+                    .map_err(|_| CliError::Usage("the token must be printable ASCII".into()))
+            })
+            .transpose()?;
+        Ok(self)
     }
 
     /// States `purpose` (why the operator needs people's data) on every call.
@@ -90,7 +143,7 @@ impl Replicas {
                     .map_err(|_| CliError::Usage("--purpose must be printable ASCII".into()))
             })
             .transpose()?;
-        self.purpose = StatePurpose(value);
+        self.purpose.purpose = value;
         Ok(self)
     }
 
@@ -100,10 +153,15 @@ impl Replicas {
         if let Some(channel) = self.channels.get(url) {
             return Some(InterceptedService::new(channel.clone(), purpose));
         }
-        let channel = Endpoint::from_shared(url.to_owned())
-            .ok()?
-            .connect_timeout(CONNECT_TIMEOUT)
-            .connect_lazy();
+        let mut endpoint = Endpoint::from_shared(url.to_owned()).ok()?;
+        if url.starts_with("https://") {
+            // Without --tls-ca the platform has no CA to check ektp's
+            // certificates against: the call fails with a clear transport error.
+            endpoint = endpoint
+                .tls_config(self.tls.clone().unwrap_or_default())
+                .ok()?;
+        }
+        let channel = endpoint.connect_timeout(CONNECT_TIMEOUT).connect_lazy();
         self.channels.insert(url.to_owned(), channel.clone());
         Some(InterceptedService::new(channel, purpose))
     }

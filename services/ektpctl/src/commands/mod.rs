@@ -22,6 +22,7 @@ pub struct Ctx {
     registry_endpoints: Vec<String>,
     print_endpoints: Vec<String>,
     purpose: Option<String>,
+    identity: crate::cli::IdentityArgs,
     registry: Option<Replicas>,
     print: Option<Replicas>,
 }
@@ -34,6 +35,7 @@ impl Ctx {
             registry_endpoints: cli.registry.clone(),
             print_endpoints: cli.print.clone(),
             purpose: cli.purpose.clone(),
+            identity: cli.identity.clone(),
             registry: None,
             print: None,
         }
@@ -43,7 +45,11 @@ impl Ctx {
     pub fn registry(&mut self) -> Result<&mut Replicas, CliError> {
         if self.registry.is_none() {
             let replicas = Replicas::new("registry", &self.registry_endpoints, self.timeout)?
-                .with_purpose(self.purpose.as_deref())?;
+                .with_purpose(self.purpose.as_deref())?
+                .with_identity(
+                    crate::client::client_tls(&self.identity)?,
+                    crate::client::bearer(&self.identity)?.as_deref(),
+                )?;
             self.registry = Some(replicas);
         }
         self.registry
@@ -55,7 +61,11 @@ impl Ctx {
     pub fn print(&mut self) -> Result<&mut Replicas, CliError> {
         if self.print.is_none() {
             let replicas = Replicas::new("print", &self.print_endpoints, self.timeout)?
-                .with_purpose(self.purpose.as_deref())?;
+                .with_purpose(self.purpose.as_deref())?
+                .with_identity(
+                    crate::client::client_tls(&self.identity)?,
+                    crate::client::bearer(&self.identity)?.as_deref(),
+                )?;
             self.print = Some(replicas);
         }
         self.print
