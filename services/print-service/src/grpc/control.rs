@@ -24,7 +24,6 @@ const PREVIEW_REGISTRY_DEADLINE: Duration = Duration::from_secs(5);
 /// GetCardPreview shows one person's data: audited.
 const GET_CARD_PREVIEW: AuditedMethod = AuditedMethod {
     path: "/ektp.v1.PrintControl/GetCardPreview",
-    anonymous_role: ektp_server::Role::Operator,
     implied_purpose: None,
 };
 

@@ -10,15 +10,14 @@
 use crate::ids::JobId;
 use crate::store::Store;
 use ektp_proto::v1::PrintJob;
-use ektp_server::{AuditContext, AuditLog, AuditedMethod, Role};
+use ektp_server::{AuditContext, AuditLog, AuditedMethod};
 use std::future::Future;
 use tonic::{Code, Status};
 
-/// An audited registry method whose anonymous caller is recorded under `role`.
-const fn method(path: &'static str, role: Role) -> AuditedMethod {
+/// An audited registry method.
+const fn method(path: &'static str) -> AuditedMethod {
     AuditedMethod {
         path,
-        anonymous_role: role,
         implied_purpose: None,
     }
 }
@@ -27,30 +26,21 @@ const fn method(path: &'static str, role: Role) -> AuditedMethod {
 const fn printing(path: &'static str) -> AuditedMethod {
     AuditedMethod {
         path,
-        anonymous_role: Role::PrintNode,
         implied_purpose: Some("printing"),
     }
 }
 
-pub const RECORD_RESIDENT: AuditedMethod =
-    method("/ektp.v1.Registry/RecordResident", Role::Registrar);
-pub const GET_RESIDENT: AuditedMethod = method("/ektp.v1.Registry/GetResident", Role::Operator);
-pub const LIST_RESIDENTS: AuditedMethod = method("/ektp.v1.Registry/ListResidents", Role::Operator);
-pub const AUTHORIZE_PRINT: AuditedMethod =
-    method("/ektp.v1.Registry/AuthorizePrint", Role::Central);
-pub const REQUEST_REPRINT: AuditedMethod =
-    method("/ektp.v1.Registry/RequestReprint", Role::Operator);
-pub const GET_PRINT_JOB: AuditedMethod = method("/ektp.v1.Registry/GetPrintJob", Role::Operator);
-pub const CANCEL_PRINT_JOB: AuditedMethod =
-    method("/ektp.v1.Registry/CancelPrintJob", Role::Operator);
-pub const RESOLVE_IN_DOUBT_JOB: AuditedMethod =
-    method("/ektp.v1.Registry/ResolveInDoubtJob", Role::Operator);
-pub const RECORD_COLLECTION: AuditedMethod =
-    method("/ektp.v1.Registry/RecordCollection", Role::Operator);
-pub const VERIFY_RESIDENT: AuditedMethod =
-    method("/ektp.v1.Registry/VerifyResident", Role::Verifier);
-pub const VERIFY_RESIDENTS: AuditedMethod =
-    method("/ektp.v1.Registry/VerifyResidents", Role::Verifier);
+pub const RECORD_RESIDENT: AuditedMethod = method("/ektp.v1.Registry/RecordResident");
+pub const GET_RESIDENT: AuditedMethod = method("/ektp.v1.Registry/GetResident");
+pub const LIST_RESIDENTS: AuditedMethod = method("/ektp.v1.Registry/ListResidents");
+pub const AUTHORIZE_PRINT: AuditedMethod = method("/ektp.v1.Registry/AuthorizePrint");
+pub const REQUEST_REPRINT: AuditedMethod = method("/ektp.v1.Registry/RequestReprint");
+pub const GET_PRINT_JOB: AuditedMethod = method("/ektp.v1.Registry/GetPrintJob");
+pub const CANCEL_PRINT_JOB: AuditedMethod = method("/ektp.v1.Registry/CancelPrintJob");
+pub const RESOLVE_IN_DOUBT_JOB: AuditedMethod = method("/ektp.v1.Registry/ResolveInDoubtJob");
+pub const RECORD_COLLECTION: AuditedMethod = method("/ektp.v1.Registry/RecordCollection");
+pub const VERIFY_RESIDENT: AuditedMethod = method("/ektp.v1.Registry/VerifyResident");
+pub const VERIFY_RESIDENTS: AuditedMethod = method("/ektp.v1.Registry/VerifyResidents");
 pub const CLAIM_JOBS: AuditedMethod = printing("/ektp.v1.PrintQueue/ClaimJobs");
 pub const COMPLETE_JOB: AuditedMethod = printing("/ektp.v1.PrintQueue/CompleteJob");
 

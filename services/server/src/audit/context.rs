@@ -17,20 +17,20 @@ pub const UNSTATED: &str = "unstated";
 pub struct Method {
     /// Full gRPC path, `/ektp.v1.Registry/GetResident`.
     pub path: &'static str,
-    /// The role recorded for a caller the auth layer did not identify (auth
-    /// off): the first role allowed the method.
-    pub anonymous_role: Role,
     /// The purpose the method itself implies when none is stated (the
     /// print node's calls: `printing`).
     pub implied_purpose: Option<&'static str>,
 }
 
-/// The caller of `request`, or `anonymous` under `role` (unauthenticated)
-/// when no auth layer put one there.
-pub fn caller_or_anonymous<T>(request: &Request<T>, role: Role) -> Caller {
+/// The caller of `request`, or `anonymous` (unauthenticated) under the
+/// first role the role table allows `path` when no auth layer put one there.
+pub fn caller_or_anonymous<T>(request: &Request<T>, path: &str) -> Caller {
     Caller::of(request).cloned().unwrap_or_else(|| Caller {
         identity: "anonymous".to_owned(),
-        role,
+        role: match crate::access(path) {
+            crate::Access::Roles(roles) => roles.first().copied().unwrap_or(Role::Operator),
+            _ => Role::Operator,
+        },
         authenticated: false,
     })
 }
@@ -51,7 +51,7 @@ impl AuditContext {
     /// when an authenticated caller in an outside role states no purpose, or
     /// an over-long one. Run it before anything else happens.
     pub fn of<T>(request: &Request<T>, method: Method) -> Result<Self, Status> {
-        let caller = caller_or_anonymous(request, method.anonymous_role);
+        let caller = caller_or_anonymous(request, method.path);
         let stated = stated_purpose(request);
         let mut v = Violations::new();
         if let Some(purpose) = &stated {
@@ -147,7 +147,6 @@ mod tests {
 
     const GET: Method = Method {
         path: "/ektp.v1.Registry/GetResident",
-        anonymous_role: Role::Operator,
         implied_purpose: None,
     };
 
