@@ -9,6 +9,7 @@ mod auth;
 mod config;
 mod etcd;
 mod forward;
+mod gate;
 mod grpc_metrics;
 mod health;
 mod limits;
@@ -28,15 +29,16 @@ pub use audit::{
     caller_or_anonymous, code_name,
 };
 pub use auth::{
-    Access, Auth, AuthArgs, AuthLayer, CALLER_HEADER, Caller, PURPOSE_HEADER, Policy, Role, TABLE,
-    access, stated_purpose,
+    Access, AuthArgs, AuthGate, CALLER_HEADER, Caller, PURPOSE_HEADER, Policy, Role, TABLE, access,
+    stated_purpose,
 };
 
 pub use config::{LogFormat, NodeArgs};
 pub use etcd::{EtcdArgs, connect as connect_etcd};
 pub use forward::{FORWARDED_HEADER, Forwarder, LeaderChannels, is_forwarded, mark_forwarded};
+pub use gate::{Gate, GateLayer, Gated};
 pub use grpc_metrics::{GrpcMetrics, GrpcMetricsLayer};
-pub use limits::{LimitArgs, LoadShedLayer, RateLimitLayer};
+pub use limits::{LimitArgs, LoadShedGate, RateLimitGate};
 pub use metrics_http::{install_recorder, serve_metrics};
 pub use outbox::{Outbox, event_cursor, parse_cursor};
 pub use serve::{NodeRouter, base_router, serve};

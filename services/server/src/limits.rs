@@ -4,16 +4,14 @@
 //! RESOURCE_EXHAUSTED at once instead of queueing.
 
 use crate::auth::{Caller, Role};
-use crate::stack::BoxFuture;
+use crate::gate::Gate;
 use clap::Args;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tonic::Status;
 use tonic::codegen::http;
-use tower::Layer;
 
 /// Limit settings.
 #[derive(Args, Clone, Debug)]
@@ -54,12 +52,12 @@ impl LimitArgs {
 
 /// Sheds load beyond the concurrency limit.
 #[derive(Clone, Debug)]
-pub struct LoadShedLayer {
+pub struct LoadShedGate {
     general: Arc<Semaphore>,
     print: Arc<Semaphore>,
 }
 
-impl LoadShedLayer {
+impl LoadShedGate {
     /// `general` requests at once from anyone, `reserved_print` more for print nodes.
     pub fn new(general: u32, reserved_print: u32) -> Self {
         Self {
@@ -67,27 +65,7 @@ impl LoadShedLayer {
             print: Arc::new(Semaphore::new(reserved_print as usize)),
         }
     }
-}
 
-impl<S> Layer<S> for LoadShedLayer {
-    type Service = LoadShed<S>;
-
-    fn layer(&self, inner: S) -> Self::Service {
-        LoadShed {
-            inner,
-            limits: self.clone(),
-        }
-    }
-}
-
-/// The service [`LoadShedLayer`] wraps around.
-#[derive(Clone, Debug)]
-pub struct LoadShed<S> {
-    inner: S,
-    limits: LoadShedLayer,
-}
-
-impl LoadShedLayer {
     fn permit(&self, caller: Option<&Caller>) -> Option<OwnedSemaphorePermit> {
         if let Ok(permit) = self.general.clone().try_acquire_owned() {
             return Some(permit);
@@ -100,41 +78,23 @@ impl LoadShedLayer {
     }
 }
 
-impl<S, B> tower::Service<http::Request<B>> for LoadShed<S>
-where
-    S: tower::Service<http::Request<B>, Response = http::Response<tonic::body::Body>>,
-    S::Future: Send + 'static,
-    S::Error: Send + 'static,
-{
-    type Response = S::Response;
-    type Error = S::Error;
-    type Future = BoxFuture<Result<Self::Response, Self::Error>>;
+impl Gate for LoadShedGate {
+    /// The concurrency permit, held until the request is answered (`None`
+    /// for health checks, which are never shed: a busy node is still alive).
+    type Pass = Option<OwnedSemaphorePermit>;
 
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, request: http::Request<B>) -> Self::Future {
-        // Health checks are never shed: a busy node is still alive.
+    fn admit<B>(&self, request: &mut http::Request<B>) -> Result<Self::Pass, Status> {
         if request.uri().path().starts_with("/grpc.health.v1.") {
-            return Box::pin(self.inner.call(request));
+            return Ok(None);
         }
-        match self.limits.permit(request.extensions().get::<Caller>()) {
-            Some(permit) => {
-                let response = self.inner.call(request);
-                Box::pin(async move {
-                    let result = response.await;
-                    drop(permit);
-                    result
-                })
-            }
+        match self.permit(request.extensions().get::<Caller>()) {
+            Some(permit) => Ok(Some(permit)),
             None => {
                 metrics::counter!("ektp_requests_shed_total", "reason" => "concurrency")
                     .increment(1);
-                Box::pin(std::future::ready(Ok(Status::resource_exhausted(
+                Err(Status::resource_exhausted(
                     "server is at its concurrency limit; retry with backoff",
-                )
-                .into_http())))
+                ))
             }
         }
     }
@@ -142,7 +102,7 @@ where
 
 /// Limits each authenticated caller to a request rate (token bucket).
 #[derive(Clone, Debug)]
-pub struct RateLimitLayer {
+pub struct RateLimitGate {
     per_second: u32,
     buckets: Arc<Mutex<HashMap<String, Bucket>>>,
 }
@@ -156,7 +116,7 @@ struct Bucket {
 /// Callers remembered at most; idle buckets beyond it are forgotten (full).
 const MAX_TRACKED_CALLERS: usize = 10_000;
 
-impl RateLimitLayer {
+impl RateLimitGate {
     /// `per_second` requests per caller; 0 turns the limit off.
     pub fn new(per_second: u32) -> Self {
         Self {
@@ -166,7 +126,7 @@ impl RateLimitLayer {
     }
 
     /// Takes one token from `identity`'s bucket.
-    fn admit(&self, identity: &str, now: Instant) -> bool {
+    fn admit_one(&self, identity: &str, now: Instant) -> bool {
         let rate = f64::from(self.per_second);
         let Ok(mut buckets) = self.buckets.lock() else {
             return true;
@@ -190,55 +150,25 @@ impl RateLimitLayer {
     }
 }
 
-impl<S> Layer<S> for RateLimitLayer {
-    type Service = RateLimit<S>;
+impl Gate for RateLimitGate {
+    type Pass = ();
 
-    fn layer(&self, inner: S) -> Self::Service {
-        RateLimit {
-            inner,
-            limits: self.clone(),
-        }
-    }
-}
-
-/// The service [`RateLimitLayer`] wraps around.
-#[derive(Clone, Debug)]
-pub struct RateLimit<S> {
-    inner: S,
-    limits: RateLimitLayer,
-}
-
-impl<S, B> tower::Service<http::Request<B>> for RateLimit<S>
-where
-    S: tower::Service<http::Request<B>, Response = http::Response<tonic::body::Body>>,
-    S::Future: Send + 'static,
-    S::Error: Send + 'static,
-{
-    type Response = S::Response;
-    type Error = S::Error;
-    type Future = BoxFuture<Result<Self::Response, Self::Error>>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, request: http::Request<B>) -> Self::Future {
+    fn admit<B>(&self, request: &mut http::Request<B>) -> Result<(), Status> {
         // Anonymous (authentication off) and print nodes are not limited:
         // the former share one identity, the latter must keep printing.
-        let limited = self.limits.per_second > 0
+        let limited = self.per_second > 0
             && request
                 .extensions()
                 .get::<Caller>()
                 .filter(|c| c.authenticated && c.role != Role::PrintNode)
-                .is_some_and(|c| !self.limits.admit(&c.identity, Instant::now()));
+                .is_some_and(|c| !self.admit_one(&c.identity, Instant::now()));
         if limited {
             metrics::counter!("ektp_requests_shed_total", "reason" => "rate_limit").increment(1);
-            return Box::pin(std::future::ready(Ok(Status::resource_exhausted(
+            return Err(Status::resource_exhausted(
                 "caller is over its request rate limit; retry with backoff",
-            )
-            .into_http())));
+            ));
         }
-        Box::pin(self.inner.call(request))
+        Ok(())
     }
 }
 
@@ -248,17 +178,20 @@ mod tests {
 
     #[test]
     fn a_caller_gets_its_rate_then_is_refused_until_tokens_refill() {
-        let limits = RateLimitLayer::new(10);
+        let limits = RateLimitGate::new(10);
         let start = Instant::now();
-        let admitted = (0..20).filter(|_| limits.admit("a", start)).count();
+        let admitted = (0..20).filter(|_| limits.admit_one("a", start)).count();
         assert_eq!(admitted, 10);
-        assert!(limits.admit("b", start), "callers have separate buckets");
-        assert!(limits.admit("a", start + Duration::from_millis(150)));
+        assert!(
+            limits.admit_one("b", start),
+            "callers have separate buckets"
+        );
+        assert!(limits.admit_one("a", start + Duration::from_millis(150)));
     }
 
     #[test]
     fn print_nodes_get_reserved_capacity_beyond_the_general_limit() {
-        let shed = LoadShedLayer::new(1, 1);
+        let shed = LoadShedGate::new(1, 1);
         let verifier = Caller {
             identity: "v".into(),
             role: Role::Verifier,

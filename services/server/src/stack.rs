@@ -1,9 +1,10 @@
 //! The tower stack every ektp gRPC server runs behind, built in one place.
 
 use crate::NodeArgs;
-use crate::auth::{AuthLayer, Policy};
+use crate::auth::{AuthGate, Policy};
+use crate::gate::GateLayer;
 use crate::grpc_metrics::GrpcMetricsLayer;
-use crate::limits::{LimitArgs, LoadShedLayer, RateLimitLayer};
+use crate::limits::{LimitArgs, LoadShedGate, RateLimitGate};
 use crate::startup::StartError;
 use crate::tls::Tls;
 use std::future::Future;
@@ -19,10 +20,10 @@ use tower::layer::util::{Identity, Stack};
 
 /// The layers every ektp server runs behind, outermost first.
 pub type NodeLayers = Stack<
-    LoadShedLayer,
+    GateLayer<LoadShedGate>,
     Stack<
-        RateLimitLayer,
-        Stack<AuthLayer, Stack<DeadlineLayer, Stack<GrpcMetricsLayer, Identity>>>,
+        GateLayer<RateLimitGate>,
+        Stack<GateLayer<AuthGate>, Stack<DeadlineLayer, Stack<GrpcMetricsLayer, Identity>>>,
     >,
 >;
 
@@ -66,11 +67,11 @@ impl ServerSetup {
 /// - [`DeadlineLayer`]: every request ends within the server's deadline (or
 ///   the client's `grpc-timeout`, when shorter) and answers DEADLINE_EXCEEDED
 ///   — tonic's own `timeout()` would answer CANCELLED;
-/// - [`AuthLayer`]: who is calling and whether its roles allow the method,
+/// - [`AuthGate`]: who is calling and whether its roles allow the method,
 ///   before anything is spent on the request;
-/// - [`RateLimitLayer`]: per-caller rate, after auth because it needs the
+/// - [`RateLimitGate`]: per-caller rate, after auth because it needs the
 ///   caller, before the concurrency limit so one caller cannot take it all;
-/// - [`LoadShedLayer`]: a global concurrency limit answering
+/// - [`LoadShedGate`]: a global concurrency limit answering
 ///   RESOURCE_EXHAUSTED at once, with capacity kept for print nodes.
 pub fn server_builder(setup: &ServerSetup) -> Result<Server<NodeLayers>, StartError> {
     let mut server = Server::builder();
@@ -89,12 +90,14 @@ pub fn server_builder(setup: &ServerSetup) -> Result<Server<NodeLayers>, StartEr
         .tcp_nodelay(true)
         .layer(GrpcMetricsLayer)
         .layer(DeadlineLayer::new(setup.request_timeout))
-        .layer(AuthLayer::new(setup.policy.clone()))
-        .layer(RateLimitLayer::new(setup.limits.rate_limit_per_caller))
-        .layer(LoadShedLayer::new(
+        .layer(GateLayer::new(AuthGate::new(setup.policy.clone())))
+        .layer(GateLayer::new(RateLimitGate::new(
+            setup.limits.rate_limit_per_caller,
+        )))
+        .layer(GateLayer::new(LoadShedGate::new(
             setup.limits.max_concurrent_requests,
             setup.limits.reserved_print_requests,
-        )))
+        ))))
 }
 
 /// Ends requests that run past a deadline with DEADLINE_EXCEEDED.

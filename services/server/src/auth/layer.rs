@@ -1,79 +1,49 @@
-//! The tower layer that establishes who is calling and refuses what the
+//! The gate that establishes who is calling and refuses what the
 //! caller's roles do not allow, before any handler runs.
 
 use super::identity::of_certificate;
 use super::table::{Access, access};
 use super::{Caller, Policy, Role};
-use crate::stack::BoxFuture;
+use crate::gate::Gate;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use tonic::Status;
 use tonic::codegen::http;
 use tonic::transport::server::{TcpConnectInfo, TlsConnectInfo};
-use tower::Layer;
 use tracing::warn;
 
 /// Metadata key a replica sets when forwarding a caller's request to its
 /// leader: the original caller's identity. Trusted only from replicas.
 pub const CALLER_HEADER: &str = "x-ektp-caller";
 
-/// Authenticates and authorises every request against a [`Policy`].
+/// Authenticates and authorises every request against a [`Policy`], putting
+/// the [`Caller`] into the request's extensions.
 #[derive(Clone, Debug)]
-pub struct AuthLayer {
+pub struct AuthGate {
     policy: Arc<Policy>,
 }
 
-impl AuthLayer {
-    /// A layer enforcing `policy`.
+impl AuthGate {
+    /// A gate enforcing `policy`.
     pub fn new(policy: Arc<Policy>) -> Self {
         Self { policy }
     }
 }
 
-impl<S> Layer<S> for AuthLayer {
-    type Service = Auth<S>;
+impl Gate for AuthGate {
+    type Pass = ();
 
-    fn layer(&self, inner: S) -> Self::Service {
-        Auth {
-            inner,
-            policy: self.policy.clone(),
-        }
-    }
-}
-
-/// The service [`AuthLayer`] wraps around.
-#[derive(Clone, Debug)]
-pub struct Auth<S> {
-    inner: S,
-    policy: Arc<Policy>,
-}
-
-impl<S, B> tower::Service<http::Request<B>> for Auth<S>
-where
-    S: tower::Service<http::Request<B>, Response = http::Response<tonic::body::Body>>,
-    S::Future: Send + 'static,
-    S::Error: Send + 'static,
-{
-    type Response = S::Response;
-    type Error = S::Error;
-    type Future = BoxFuture<Result<Self::Response, Self::Error>>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, mut request: http::Request<B>) -> Self::Future {
-        match authorise(&self.policy, &request) {
+    fn admit<B>(&self, request: &mut http::Request<B>) -> Result<(), Status> {
+        match authorise(&self.policy, request) {
             Ok(caller) => {
                 if let Some(caller) = caller {
                     request.extensions_mut().insert(caller);
                 }
-                Box::pin(self.inner.call(request))
+                Ok(())
             }
             Err(status) => {
                 metrics::counter!("ektp_auth_refused_total", "code" => code_label(&status))
                     .increment(1);
-                Box::pin(std::future::ready(Ok(status.into_http())))
+                Err(status)
             }
         }
     }
