@@ -22,6 +22,77 @@ type Result<T = ()> = ektp_tests::Result<T>;
 const CARDS: u32 = 30;
 /// Flooding tasks (requests in flight at once), against a limit of 8.
 const FLOODERS: usize = 64;
+/// Quiet-then-flooded rounds.
+const ROUNDS: u32 = 2;
+
+/// Answers the flood got.
+#[derive(Default)]
+struct FloodTotals {
+    shed: u64,
+    ok: u64,
+    other: u64,
+}
+
+impl FloodTotals {
+    fn add(&mut self, more: FloodTotals) {
+        self.shed += more.shed;
+        self.ok += more.ok;
+        self.other += more.other;
+    }
+}
+
+/// Verifiers hammering both registry replicas from their own process, at
+/// the lowest CPU priority — on this one machine its CPU stands in for the
+/// other machines a flood would come from.
+struct Flood {
+    child: std::process::Child,
+}
+
+impl Flood {
+    /// Starts the flood and waits until the registries shed it.
+    async fn start(cluster: &Cluster) -> Result<Self> {
+        let pki = cluster.pki.as_ref().ok_or("not a TLS cluster")?;
+        let verifier = pki.issue("verifier")?;
+        let targets: Vec<String> = cluster.registry.iter().map(|n| n.address.clone()).collect();
+        let child = Command::new("nice")
+            .args(["-n", "19"])
+            .arg(bin_dir()?.join("ektp-flood"))
+            .args(["--targets", &targets.join(",")])
+            .args(["--ca", &pki.ca_path().display().to_string()])
+            .args(["--cert", &verifier.cert.display().to_string()])
+            .args(["--key", &verifier.key.display().to_string()])
+            .args(["--nik", &resident(0).nik])
+            .args(["--concurrency", &FLOODERS.to_string()])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()?;
+        let flood = Self { child };
+        let before = shed_count(cluster).await?;
+        until("the flood to be shed", Duration::from_secs(20), || async {
+            (shed_count(cluster).await.ok()? > before + 100.0).then_some(())
+        })
+        .await?;
+        Ok(flood)
+    }
+
+    /// Stops the flood (closing its stdin) and reads its totals.
+    fn stop(mut self) -> Result<FloodTotals> {
+        drop(self.child.stdin.take());
+        let output = self.child.wait_with_output()?;
+        let text = String::from_utf8_lossy(&output.stdout);
+        let last = text.lines().last().unwrap_or_default();
+        let count = |name: &str| -> u64 {
+            last.split_whitespace()
+                .find_map(|kv| kv.strip_prefix(name)?.strip_prefix('=')?.parse().ok())
+                .unwrap_or(0)
+        };
+        Ok(FloodTotals {
+            shed: count("shed"),
+            ok: count("ok"),
+            other: count("other"),
+        })
+    }
+}
 
 fn stated<T>(message: T) -> Request<T> {
     let mut request = Request::new(message);
@@ -125,50 +196,31 @@ async fn a_flood_beyond_the_concurrency_limit_is_shed_while_printing_goes_on() -
     let mut registrar = RegistryClient::new(as_identity(leader, "registrar").await?);
     let mut central = RegistryClient::new(as_identity(leader, "central").await?);
     let mut control = cluster.print_client(0).await?;
-    for i in 0..2 * CARDS {
+    for i in 0..2 * ROUNDS * CARDS {
         registrar.record_resident(stated(record_request(i))).await?;
     }
 
-    queue_paused(&mut central, &mut control, 0..CARDS).await?;
-    let quiet = print_rate(&cluster, &mut control, CARDS).await?;
-    queue_paused(&mut central, &mut control, CARDS..2 * CARDS).await?;
-
-    // The flood: verifiers hammering both registry replicas from their own
-    // process, at the lowest CPU priority — on this one machine its CPU
-    // stands in for the other machines a flood would come from.
-    let pki = cluster.pki.as_ref().ok_or("not a TLS cluster")?;
-    let verifier = pki.issue("verifier")?;
-    let targets: Vec<String> = cluster.registry.iter().map(|n| n.address.clone()).collect();
-    let mut flood = Command::new("nice")
-        .args(["-n", "19"])
-        .arg(bin_dir()?.join("ektp-flood"))
-        .args(["--targets", &targets.join(",")])
-        .args(["--ca", &pki.ca_path().display().to_string()])
-        .args(["--cert", &verifier.cert.display().to_string()])
-        .args(["--key", &verifier.key.display().to_string()])
-        .args(["--nik", &resident(0).nik])
-        .args(["--concurrency", &FLOODERS.to_string()])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()?;
-    let shed_before = shed_count(&cluster).await?;
-    until("the flood to be shed", Duration::from_secs(20), || async {
-        (shed_count(&cluster).await.ok()? > shed_before + 100.0).then_some(())
-    })
-    .await?;
-    let flooded = print_rate(&cluster, &mut control, CARDS).await;
-    drop(flood.stdin.take());
-    let output = flood.wait_with_output()?;
-    let totals = String::from_utf8_lossy(&output.stdout);
-    let totals = totals.lines().last().unwrap_or_default().to_owned();
-    let flooded = flooded?;
-    let count = |name: &str| -> u64 {
-        totals
-            .split_whitespace()
-            .find_map(|kv| kv.strip_prefix(name)?.strip_prefix('=')?.parse().ok())
-            .unwrap_or(0)
-    };
-    let (shed, answered, other) = (count("shed"), count("ok"), count("other"));
+    // Quiet and flooded phases alternate, so that drift in the machine's
+    // other load falls on both alike.
+    let (mut quiet, mut flooded) = (Vec::new(), Vec::new());
+    let mut totals = FloodTotals::default();
+    for round in 0..ROUNDS {
+        let first = 2 * round * CARDS;
+        queue_paused(&mut central, &mut control, first..first + CARDS).await?;
+        quiet.push(print_rate(&cluster, &mut control, CARDS).await?);
+        queue_paused(&mut central, &mut control, first + CARDS..first + 2 * CARDS).await?;
+        let flood = Flood::start(&cluster).await?;
+        let rate = print_rate(&cluster, &mut control, CARDS).await;
+        totals.add(flood.stop()?);
+        flooded.push(rate?);
+    }
+    let quiet = quiet.iter().sum::<f64>() / quiet.len() as f64;
+    let flooded = flooded.iter().sum::<f64>() / flooded.len() as f64;
+    let FloodTotals {
+        shed,
+        ok: answered,
+        other,
+    } = totals;
     println!(
         "flood: printing {quiet:.2} cards/s quiet, {flooded:.2} cards/s flooded ({:.0} %); flood answers: {shed} RESOURCE_EXHAUSTED, {answered} OK, {other} other",
         100.0 * flooded / quiet

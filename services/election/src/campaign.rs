@@ -67,12 +67,7 @@ impl ElectionHandle {
         if let Some(leader) = self.role().leader() {
             return Some(leader);
         }
-        let mut client = self.client.clone();
-        let response = timeout(Duration::from_secs(1), client.leader(self.name.as_str()))
-            .await
-            .ok()?
-            .ok()?;
-        leader_info(response.kv()?)
+        current_leader(&self.client, &self.name).await
     }
 
     /// Gives up leadership at `epoch` (a fenced write failed): the lease is
@@ -463,6 +458,17 @@ impl<'a> Session<'a> {
             warn!(service = self.config.service, error = %e, "lease revoke failed; it will expire");
         }
     }
+}
+
+/// The leader of election `name` as etcd says now (one bounded read), for
+/// nodes that follow another service's election.
+pub async fn current_leader(client: &Client, name: &str) -> Option<LeaderInfo> {
+    let mut client = client.clone();
+    let response = timeout(Duration::from_secs(1), client.leader(name))
+        .await
+        .ok()?
+        .ok()?;
+    leader_info(response.kv()?)
 }
 
 fn leader_info(kv: &etcd_client::KeyValue) -> Option<LeaderInfo> {

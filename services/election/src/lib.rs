@@ -11,7 +11,7 @@ mod lease_clock;
 mod metrics;
 mod role;
 
-pub use campaign::{ElectionConfig, ElectionHandle, spawn};
+pub use campaign::{ElectionConfig, ElectionHandle, current_leader, spawn};
 pub use fence::{Epoch, Fence, FencedTxn, TxnError, TxnOutcome};
 pub use lease_clock::LeaseClock;
 pub use metrics::{describe as describe_metrics, timed as timed_etcd};

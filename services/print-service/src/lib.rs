@@ -10,6 +10,7 @@ mod metrics;
 mod print_loop;
 pub mod printer;
 mod printer_state;
+mod registry_leader;
 mod registry_link;
 pub mod render;
 mod stock;
@@ -88,11 +89,12 @@ impl App {
             config.node.advertised(local_addr),
             ektp_server::AuditBatchLimits::default(),
         );
-        let stock = stock::Stock::new(client, &prefix);
+        let stock = stock::Stock::new(client.clone(), &prefix);
         let link = Arc::new(registry_link::RegistryLink::new(
             config.registry_endpoints.clone(),
             setup.tls.client.clone(),
         ));
+        registry_leader::spawn(client, format!("{prefix}registry/leader"), link.clone());
         Ok(Self {
             config,
             listener,

@@ -45,6 +45,11 @@ impl RegistryLink {
         list
     }
 
+    /// Tries the registry leader at `address` first from now on.
+    pub fn prefer_leader(&self, address: String) {
+        self.prefer(Some(address));
+    }
+
     fn prefer(&self, endpoint: Option<String>) {
         if let Ok(mut p) = self.preferred.lock() {
             *p = endpoint;
