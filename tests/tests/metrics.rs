@@ -38,6 +38,9 @@ const COMMON: &[(&str, &str)] = &[
     ("grpc_server_handled_total", "counter"),
     ("grpc_server_handling_seconds", "histogram"),
     ("ektp_build_info", "gauge"),
+    ("ektp_requests_shed_total", "counter"),
+    ("ektp_auth_refused_total", "counter"),
+    ("ektp_audit_write_failures_total", "counter"),
 ];
 
 fn has_type(scrape: &str, name: &str, kind: &str) -> bool {

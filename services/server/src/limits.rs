@@ -13,6 +13,28 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tonic::Status;
 use tonic::codegen::http;
 
+/// Calls shed, by reason.
+const SHED: &str = "ektp_requests_shed_total";
+
+/// Describes the limits' and the auth gate's metrics, exported at 0 from
+/// the start so that alerts see the first refusal.
+pub fn describe() {
+    metrics::describe_counter!(
+        SHED,
+        "Calls answered RESOURCE_EXHAUSTED, by reason (concurrency, rate_limit)."
+    );
+    metrics::describe_counter!(
+        crate::auth::REFUSED,
+        "Calls refused by authentication or the role table, by code (unauthenticated, permission_denied)."
+    );
+    for reason in ["concurrency", "rate_limit"] {
+        metrics::counter!(SHED, "reason" => reason).absolute(0);
+    }
+    for code in ["unauthenticated", "permission_denied"] {
+        metrics::counter!(crate::auth::REFUSED, "code" => code).absolute(0);
+    }
+}
+
 /// Limit settings.
 #[derive(Args, Clone, Debug)]
 pub struct LimitArgs {
@@ -90,8 +112,7 @@ impl Gate for LoadShedGate {
         match self.permit(request.extensions().get::<Caller>()) {
             Some(permit) => Ok(Some(permit)),
             None => {
-                metrics::counter!("ektp_requests_shed_total", "reason" => "concurrency")
-                    .increment(1);
+                metrics::counter!(SHED, "reason" => "concurrency").increment(1);
                 Err(Status::resource_exhausted(
                     "server is at its concurrency limit; retry with backoff",
                 ))
@@ -163,7 +184,7 @@ impl Gate for RateLimitGate {
                 .filter(|c| c.authenticated && c.role != Role::PrintNode)
                 .is_some_and(|c| !self.admit_one(&c.identity, Instant::now()));
         if limited {
-            metrics::counter!("ektp_requests_shed_total", "reason" => "rate_limit").increment(1);
+            metrics::counter!(SHED, "reason" => "rate_limit").increment(1);
             return Err(Status::resource_exhausted(
                 "caller is over its request rate limit; retry with backoff",
             ));

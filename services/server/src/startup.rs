@@ -54,6 +54,7 @@ pub fn install_metrics(service: &'static str, describe: impl FnOnce()) {
         Ok(handle) => {
             ektp_election::describe_metrics();
             crate::grpc_metrics::describe();
+            crate::limits::describe();
             crate::audit::describe_metrics();
             describe();
             let _ = METRICS.set(handle);

@@ -25,6 +25,8 @@ pub fn describe() {
         WRITE_FAILURES,
         "Audit batches that failed to commit; their calls were answered UNAVAILABLE."
     );
+    // Exported from the start, so rate() and increase() see the first failure.
+    counter!(WRITE_FAILURES).absolute(0);
 }
 
 /// A batch of `entries` was committed.

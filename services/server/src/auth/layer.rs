@@ -11,6 +11,9 @@ use tonic::codegen::http;
 use tonic::transport::server::{TcpConnectInfo, TlsConnectInfo};
 use tracing::warn;
 
+/// Calls refused, by code.
+pub const REFUSED: &str = "ektp_auth_refused_total";
+
 /// Metadata key a replica sets when forwarding a caller's request to its
 /// leader: the original caller's identity. Trusted only from replicas.
 pub const CALLER_HEADER: &str = "x-ektp-caller";
@@ -41,8 +44,7 @@ impl Gate for AuthGate {
                 Ok(())
             }
             Err(status) => {
-                metrics::counter!("ektp_auth_refused_total", "code" => code_label(&status))
-                    .increment(1);
+                metrics::counter!(REFUSED, "code" => code_label(&status)).increment(1);
                 Err(status)
             }
         }

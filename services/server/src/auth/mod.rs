@@ -10,7 +10,7 @@ mod role;
 mod table;
 
 pub use caller::{Caller, PURPOSE_HEADER, stated_purpose};
-pub use layer::{AuthGate, CALLER_HEADER};
+pub use layer::{AuthGate, CALLER_HEADER, REFUSED};
 pub use policy::{AuthArgs, Policy};
 pub use role::Role;
 pub use table::{Access, TABLE, access};
