@@ -1,7 +1,8 @@
 //! What can end a command, how it is reported on stderr, and its exit code:
 //! 1 when a call (or an imported row) failed, 2 for bad usage or input.
 
-use tonic::{Code, Status};
+pub use ektp_proto::code_name;
+use tonic::Status;
 use tonic_types::StatusExt;
 
 /// A command's failure.
@@ -56,32 +57,10 @@ pub fn violations(status: &Status) -> String {
         .unwrap_or_default()
 }
 
-/// The canonical gRPC name of a code, e.g. `INVALID_ARGUMENT`.
-pub fn code_name(code: Code) -> &'static str {
-    match code {
-        Code::Ok => "OK",
-        Code::Cancelled => "CANCELLED",
-        Code::Unknown => "UNKNOWN",
-        Code::InvalidArgument => "INVALID_ARGUMENT",
-        Code::DeadlineExceeded => "DEADLINE_EXCEEDED",
-        Code::NotFound => "NOT_FOUND",
-        Code::AlreadyExists => "ALREADY_EXISTS",
-        Code::PermissionDenied => "PERMISSION_DENIED",
-        Code::ResourceExhausted => "RESOURCE_EXHAUSTED",
-        Code::FailedPrecondition => "FAILED_PRECONDITION",
-        Code::Aborted => "ABORTED",
-        Code::OutOfRange => "OUT_OF_RANGE",
-        Code::Unimplemented => "UNIMPLEMENTED",
-        Code::Internal => "INTERNAL",
-        Code::Unavailable => "UNAVAILABLE",
-        Code::DataLoss => "DATA_LOSS",
-        Code::Unauthenticated => "UNAUTHENTICATED",
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tonic::Code;
     use tonic_types::{ErrorDetails, FieldViolation};
 
     #[test]

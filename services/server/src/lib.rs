@@ -26,7 +26,7 @@ mod tls;
 
 pub use audit::{
     AuditApi, AuditContext, AuditLog, BatchLimits as AuditBatchLimits, Method as AuditedMethod,
-    caller_or_anonymous, code_name,
+    caller_or_anonymous,
 };
 pub use auth::{
     Access, AuthArgs, AuthGate, CALLER_HEADER, Caller, PURPOSE_HEADER, Policy, Role, TABLE, access,

@@ -20,7 +20,7 @@ mod retention;
 
 pub use api::AuditApi;
 pub use batch::BatchLimits;
-pub use context::{AuditContext, Method, caller_or_anonymous, code_name};
+pub use context::{AuditContext, Method, caller_or_anonymous};
 pub use metrics::{BATCH_SIZE, BATCH_SIZE_BUCKETS, describe as describe_metrics};
 pub use read::{Page, Query, ReadError};
 
