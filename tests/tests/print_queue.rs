@@ -330,7 +330,11 @@ async fn batched_completions_settle_each_job_are_idempotent_and_refuse_a_stale_e
             completion(&jobs[3], PrintOutcome::Unknown),
         ],
     };
-    let results = queue.complete_jobs(mixed.clone()).await?.into_inner().results;
+    let results = queue
+        .complete_jobs(mixed.clone())
+        .await?
+        .into_inner()
+        .results;
     assert_eq!(codes(&results), vec![Code::Ok; 4]);
     assert_eq!(
         states(&results),
@@ -341,7 +345,10 @@ async fn batched_completions_settle_each_job_are_idempotent_and_refuse_a_stale_e
             Some(PrintJobState::InDoubt),
         ]
     );
-    assert_eq!(results[0].job_id, jobs[0].job_id, "results in request order");
+    assert_eq!(
+        results[0].job_id, jobs[0].job_id,
+        "results in request order"
+    );
 
     // A retried call gets the same answers and changes nothing.
     let stats_before = registry.get_stats(GetStatsRequest {}).await?.into_inner();
@@ -415,7 +422,11 @@ async fn batched_completions_settle_each_job_are_idempotent_and_refuse_a_stale_e
         .partition(|j| !jobs.iter().any(|k| k.job_id == j.job_id));
     stale_jobs.extend(many.split_off(40));
     assert_eq!(many.len(), 40);
-    let printed_before = registry.get_stats(GetStatsRequest {}).await?.into_inner().printed;
+    let printed_before = registry
+        .get_stats(GetStatsRequest {})
+        .await?
+        .into_inner()
+        .printed;
     let all = queue
         .complete_jobs(CompleteJobsRequest {
             fence: proto(&fence),
@@ -429,7 +440,11 @@ async fn batched_completions_settle_each_job_are_idempotent_and_refuse_a_stale_e
         .results;
     assert_eq!(codes(&all), vec![Code::Ok; 40]);
     assert_eq!(
-        registry.get_stats(GetStatsRequest {}).await?.into_inner().printed,
+        registry
+            .get_stats(GetStatsRequest {})
+            .await?
+            .into_inner()
+            .printed,
         printed_before + 40
     );
 

@@ -15,10 +15,10 @@ use crate::printer::{Attempt, CardJob, Printer, Recovery};
 use crate::printer_state::PrinterState;
 use crate::registry_link::RegistryLink;
 use crate::stock::{StateError, Stock};
-use report::Outcome;
 use ektp_election::{ElectionHandle, Fence, Role};
 use ektp_proto::v1 as pb;
 use ektp_proto::v1::print_queue_client::PrintQueueClient;
+use report::Outcome;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
@@ -175,21 +175,24 @@ impl<P: Printer> PrintLoop<P> {
             self.still_leading(fence)?;
             let serials: Vec<String> = batch
                 .iter()
-                .map(|c| c.job.as_ref().map(|j| j.card_serial.clone()).unwrap_or_default())
+                .map(|c| {
+                    c.job
+                        .as_ref()
+                        .map(|j| j.card_serial.clone())
+                        .unwrap_or_default()
+                })
                 .collect();
             let (taken, remaining) = self.stock.take(fence, &serials).await.map_err(stock_stop)?;
             metrics::blank_stock(remaining, remaining == 0);
             // Claim the next batch while this one prints: both fenced by the
             // same epoch, and never more jobs than the blanks now left.
-            let (printed, claimed) = tokio::join!(
-                self.print_batch(fence, batch, taken, &outcomes),
-                async {
+            let (printed, claimed) =
+                tokio::join!(self.print_batch(fence, batch, taken, &outcomes), async {
                     if remaining == 0 {
                         return None;
                     }
                     Some(self.claim_within(fence, remaining).await)
-                }
-            );
+                });
             printed?;
             match claimed {
                 Some(Ok(batch)) => next = Some(batch),
@@ -200,7 +203,11 @@ impl<P: Printer> PrintLoop<P> {
     }
 
     /// Claims up to a batch, never more jobs than `blanks`.
-    async fn claim_within(&self, fence: &Fence, blanks: u64) -> Result<Vec<pb::ClaimedJob>, Status> {
+    async fn claim_within(
+        &self,
+        fence: &Fence,
+        blanks: u64,
+    ) -> Result<Vec<pb::ClaimedJob>, Status> {
         let max = u32::try_from(blanks)
             .unwrap_or(u32::MAX)
             .min(self.config.batch);
@@ -265,7 +272,15 @@ impl<P: Printer> PrintLoop<P> {
                 if outcomes.is_closed() {
                     return Ok(());
                 }
-                self.attempt(&card).await?
+                let outcome = self.attempt(&card).await?;
+                if outcome.outcome == pb::PrintOutcome::NotPrinted {
+                    // The card never reached the printer: its blank is unused.
+                    self.stock
+                        .give_back(fence, &card.card_serial)
+                        .await
+                        .map_err(stock_stop)?;
+                }
+                outcome
             } else {
                 Outcome::of(&card, pb::PrintOutcome::NotPrinted, "no blank stock left")
             };

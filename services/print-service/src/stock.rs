@@ -11,6 +11,7 @@ use ektp_proto::v1::EventKind;
 use ektp_server::Outbox;
 use etcd_client::{Client, Compare, CompareOp, PutOptions, TxnOp};
 use prost::Message;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 const ETCD_TIMEOUT: Duration = Duration::from_secs(3);
@@ -116,7 +117,11 @@ impl Stock {
     /// dies before handing them all to the printer leaves them for the next
     /// one to give back ([`Self::give_back`]). Returns how many were taken
     /// and how many blanks remain.
-    pub async fn take(&self, fence: &Fence, serials: &[String]) -> Result<(usize, u64), StateError> {
+    pub async fn take(
+        &self,
+        fence: &Fence,
+        serials: &[String],
+    ) -> Result<(usize, u64), StateError> {
         let record = self
             .update(
                 fence,
@@ -146,21 +151,24 @@ impl Stock {
         if !record.batch_serials.iter().any(|s| s == serial) {
             return Ok(false);
         }
+        let given = AtomicBool::new(false);
         let record = self
             .update(
                 fence,
                 |t| t,
                 |r| {
+                    given.store(false, Ordering::Relaxed);
                     if let Some(at) = r.batch_serials.iter().position(|s| s == serial) {
                         r.batch_serials.swap_remove(at);
                         r.remaining = r.remaining.saturating_add(1);
                         r.consumed_total = r.consumed_total.saturating_sub(1);
+                        given.store(true, Ordering::Relaxed);
                     }
                     Ok(())
                 },
             )
             .await?;
-        Ok(record.is_some())
+        Ok(record.is_some() && given.load(Ordering::Relaxed))
     }
 
     /// Adds a delivery of blanks, once per `request_id` (empty: no dedup).

@@ -12,7 +12,7 @@ use ektp_proto::v1 as pb;
 use ektp_proto::v1::print_queue_client::PrintQueueClient;
 use std::time::Duration;
 use tokio::sync::mpsc;
-use tonic::Code;
+use tonic::{Code, Status};
 use tracing::error;
 
 /// Most outcomes in one report (the registry takes up to 128).
@@ -86,37 +86,86 @@ impl<P: Printer> PrintLoop<P> {
                 async move { PrintQueueClient::new(ch).complete_jobs(request).await }
             })
             .await;
-        match answer {
-            Ok(response) => {
-                for (sent, result) in outcomes.iter().zip(response.results) {
-                    if result.code == Code::Ok as i32 {
-                        if sent.outcome == pb::PrintOutcome::Printed {
-                            self.board.printed_one();
-                            metrics::printed(self.printer.name());
-                        }
-                    } else {
-                        // Refused for good (e.g. a wrong state): keep printing
-                        // the others; the job stays for an operator.
-                        error!(job = %sent.job_id, code = ?Code::from(result.code), error = %result.message, "completion refused");
-                    }
+        let results = match answer {
+            Ok(response) => response
+                .results
+                .into_iter()
+                .map(|r| (Code::from(r.code), r.message))
+                .collect(),
+            // A registry older than CompleteJobs (mid-upgrade): one call per card.
+            Err(status) if status.code() == Code::Unimplemented => {
+                self.complete_each(fence, &outcomes).await?
+            }
+            Err(status) => return refused(&status, outcomes.len()),
+        };
+        for (sent, (code, message)) in outcomes.iter().zip(results) {
+            if code == Code::Ok {
+                if sent.outcome == pb::PrintOutcome::Printed {
+                    self.board.printed_one();
+                    metrics::printed(self.printer.name());
                 }
-                Ok(())
-            }
-            Err(status) if ektp_server::is_stale_epoch(&status) => Err(Stop::Stale),
-            Err(status)
-                if matches!(
-                    status.code(),
-                    Code::Unavailable | Code::DeadlineExceeded | Code::Cancelled
-                ) =>
-            {
-                // Left PRINTING: the next reconciliation completes them from the printer's log.
-                error!(cards = outcomes.len(), error = %status.message(), "completions not recorded; registry unreachable");
-                Err(Stop::Failed("completions not recorded".into()))
-            }
-            Err(status) => {
-                error!(cards = outcomes.len(), code = ?status.code(), error = %status.message(), "completions refused");
-                Ok(())
+            } else {
+                // Refused for good (e.g. a wrong state): keep printing
+                // the others; the job stays for an operator.
+                error!(job = %sent.job_id, ?code, error = %message, "completion refused");
             }
         }
+        Ok(())
     }
+
+    /// Reports `outcomes` with one `CompleteJob` each; a code per card.
+    async fn complete_each(
+        &self,
+        fence: &Fence,
+        outcomes: &[Outcome],
+    ) -> Result<Vec<(Code, String)>, Stop> {
+        let mut results = Vec::with_capacity(outcomes.len());
+        for o in outcomes {
+            let request = pb::CompleteJobRequest {
+                fence: Some(proto_fence(fence)),
+                job_id: o.job_id.clone(),
+                card_serial: o.card_serial.clone(),
+                outcome: o.outcome as i32,
+                detail: o.detail.clone(),
+            };
+            let answer = self
+                .link
+                .call(COMPLETE_DEADLINE, |ch| {
+                    let request = request.clone();
+                    async move { PrintQueueClient::new(ch).complete_job(request).await }
+                })
+                .await;
+            results.push(match answer {
+                Ok(_) => (Code::Ok, String::new()),
+                Err(status) if retryable(&status) || ektp_server::is_stale_epoch(&status) => {
+                    return refused(&status, 1).map(|()| Vec::new());
+                }
+                Err(status) => (status.code(), status.message().to_owned()),
+            });
+        }
+        Ok(results)
+    }
+}
+
+/// A report refused as a whole: a stale epoch or an unreachable registry
+/// stops leading (the cards stay PRINTING for the next reconciliation);
+/// anything else is logged and printing goes on, the cards left for an operator.
+fn refused(status: &Status, cards: usize) -> Result<(), Stop> {
+    if ektp_server::is_stale_epoch(status) {
+        return Err(Stop::Stale);
+    }
+    if retryable(status) {
+        error!(cards, error = %status.message(), "completions not recorded; registry unreachable");
+        return Err(Stop::Failed("completions not recorded".into()));
+    }
+    error!(cards, code = ?status.code(), error = %status.message(), "completions refused");
+    Ok(())
+}
+
+/// Whether the registry may record the same report when asked again.
+fn retryable(status: &Status) -> bool {
+    matches!(
+        status.code(),
+        Code::Unavailable | Code::DeadlineExceeded | Code::Cancelled
+    )
 }

@@ -134,7 +134,14 @@ impl Actor {
         let mut seen = HashSet::new();
         for ((index, done), pair) in pending.into_iter().zip(values.chunks(2)) {
             let (job, card) = match pair {
-                [Some(job), Some(card)] => (decode::<PrintJob>(job)?, decode::<Card>(card)?),
+                [Some(job), Some(card)] => match (decode::<PrintJob>(job), decode::<Card>(card)) {
+                    (Ok(job), Ok(card)) => (job, card),
+                    // Corrupt data refuses this completion, not the batch.
+                    (Err(e), _) | (_, Err(e)) => {
+                        results[index] = Some(Err(e));
+                        continue;
+                    }
+                },
                 [None, _] => {
                     results[index] = Some(Err(RegistryError::NotFound("print job".into())));
                     continue;
@@ -151,16 +158,18 @@ impl Actor {
             if job.value.state() != PrintJobState::Printing
                 || job.value.card_serial != done.serial.as_str()
             {
-                results[index] = Some(if already_completed(&job.value, &card.value, done.outcome) {
-                    Ok(job.value)
-                } else {
-                    Err(RegistryError::FailedPrecondition(format!(
-                        "the job is {} and its card {}; it cannot complete as {}",
-                        job.value.state().as_str_name(),
-                        card.value.state().as_str_name(),
-                        done.outcome.as_str_name()
-                    )))
-                });
+                results[index] = Some(
+                    if already_completed(&job.value, &card.value, done.outcome) {
+                        Ok(job.value)
+                    } else {
+                        Err(RegistryError::FailedPrecondition(format!(
+                            "the job is {} and its card {}; it cannot complete as {}",
+                            job.value.state().as_str_name(),
+                            card.value.state().as_str_name(),
+                            done.outcome.as_str_name()
+                        )))
+                    },
+                );
                 continue;
             }
             let settle = match Settle::of(done.outcome, done.detail.clone()) {

@@ -31,8 +31,8 @@ use tracing::warn;
 
 pub use lifecycle::{Handover, Reprint};
 pub use queue::Claimed;
-pub use settle::Completion;
 pub use record::{NewResident, request_digest};
+pub use settle::Completion;
 
 /// Writer settings.
 #[derive(Clone, Debug)]

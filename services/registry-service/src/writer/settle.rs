@@ -104,7 +104,11 @@ impl Actor {
         self.complete_many(ctx, call, vec![done])
             .await?
             .pop()
-            .unwrap_or_else(|| Err(RegistryError::Internal("a completion without result".into())))
+            .unwrap_or_else(|| {
+                Err(RegistryError::Internal(
+                    "a completion without result".into(),
+                ))
+            })
     }
 
     pub(super) async fn resolve(&self, ctx: Ctx<'_>, verdict: Verdict) -> Result<PrintJob> {
@@ -141,8 +145,14 @@ impl Actor {
         let mut stats = state.stats;
         // An operator's verdict needs only this registry's fence: the print
         // leader no longer holds anything of this job.
-        let (change, settled) =
-            self.settle((job, card), around, settle, 0, &mut stats, &mut state.outbox)?;
+        let (change, settled) = self.settle(
+            (job, card),
+            around,
+            settle,
+            0,
+            &mut stats,
+            &mut state.outbox,
+        )?;
         let resolved = state.outbox.append(
             EventKind::Resolved,
             &settled.nik,
@@ -166,16 +176,15 @@ impl Actor {
         let mut wanted = Vec::new();
         let mut reads = Vec::new();
         for (i, (job, settle)) in jobs.iter().enumerate() {
-            if settle.needs_resident() {
-                reads.push(TxnOp::get(
-                    self.keys.resident(&stored_nik(job.nik.as_bytes())?),
-                    None,
-                ));
+            // A malformed NIK or record is left out: settling that one job
+            // then fails on its own ("job without its resident").
+            if let (true, Ok(nik)) = (settle.needs_resident(), stored_nik(job.nik.as_bytes())) {
+                reads.push(TxnOp::get(self.keys.resident(&nik), None));
                 wanted.push(i);
             }
         }
         for (i, kv) in wanted.into_iter().zip(self.read_many(reads).await?) {
-            arounds[i].resident = kv.as_ref().map(decode).transpose()?;
+            arounds[i].resident = kv.as_ref().and_then(|kv| decode(kv).ok());
         }
         // A replacement that printed revokes the resident's ACTIVE card.
         let mut wanted = Vec::new();
@@ -194,7 +203,7 @@ impl Actor {
         }
         if !reads.is_empty() {
             for (i, kv) in wanted.into_iter().zip(self.read_many(reads).await?) {
-                arounds[i].previous = kv.as_ref().map(decode).transpose()?;
+                arounds[i].previous = kv.as_ref().and_then(|kv| decode(kv).ok());
             }
         }
         Ok(arounds)
@@ -276,16 +285,16 @@ impl Actor {
                         stats.backlog = stats.backlog.saturating_sub(1);
                     }
                     if let Some(resident) = resident {
-                    let key = self.keys.resident(&stored_nik(job.nik.as_bytes())?);
-                    let mut person = resident.value;
-                    person.open_job_id.clear();
-                    // A failed replacement leaves the old card ACTIVE.
-                    if first_card {
-                        person.status = ResidentStatus::PrintFailed as i32;
-                    }
-                    person.update_time = Some(at);
-                    change.when(&key, resident.mod_revision);
-                    change.ops.push(put(&key, &person));
+                        let key = self.keys.resident(&stored_nik(job.nik.as_bytes())?);
+                        let mut person = resident.value;
+                        person.open_job_id.clear();
+                        // A failed replacement leaves the old card ACTIVE.
+                        if first_card {
+                            person.status = ResidentStatus::PrintFailed as i32;
+                        }
+                        person.update_time = Some(at);
+                        change.when(&key, resident.mod_revision);
+                        change.ops.push(put(&key, &person));
                     }
                 } else {
                     change.ops.push(requeue(&mut job));
