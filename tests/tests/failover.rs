@@ -1,6 +1,7 @@
 //! Crash failover with real processes: SIGKILL a leader mid-work and check
 //! that the backup takes over and nothing acknowledged is lost or printed twice.
 
+use ektp_hotfolder::{HotFolder, Outcome};
 use ektp_proto::v1::*;
 use ektp_tests::audit::Audit;
 use ektp_tests::cluster::{Cluster, Service, Spec};
@@ -77,6 +78,25 @@ async fn backup_print_node_takes_over_when_the_print_leader_is_killed_mid_run() 
     assert!(audit.is_clean(), "audit problems: {:#?}", audit.problems);
     assert_eq!(audit.active_cards, n as usize);
     assert_eq!(audit.printer_printed, n as usize, "no card printed twice");
+    // Blanks the killed leader took for cards it never handed over were
+    // given back by its successor: one blank per card the printer fed.
+    let fed = HotFolder::new(&cluster.hotfolder)
+        .read_log()?
+        .iter()
+        .filter(|e| matches!(e.outcome, Outcome::Printed | Outcome::Jammed))
+        .count();
+    let control = cluster.print_client(new).await?;
+    let blanks = until("the blank stock", Duration::from_secs(10), || {
+        let mut c = control.clone();
+        async move { Some(c.get_status(GetStatusRequest {}).await.ok()?.into_inner()) }
+    })
+    .await?
+    .blank_stock;
+    assert_eq!(
+        blanks,
+        10_000 - fed as u64,
+        "a blank per card fed, none lost"
+    );
     println!(
         "print failover: {:.2} s from SIGKILL to the backup's first card",
         failover.as_secs_f64()

@@ -4,6 +4,7 @@
 //! can account for becomes IN_DOUBT until an operator resolves it.
 
 use ektp_election::{ElectionConfig, ElectionHandle, Fence};
+use ektp_proto::v1::audit_client::AuditClient;
 use ektp_proto::v1::print_queue_client::PrintQueueClient;
 use ektp_proto::v1::*;
 use ektp_tests::cluster::{Cluster, Spec};
@@ -255,6 +256,239 @@ async fn claims_completions_in_doubt_cards_and_stale_epochs_follow_the_contract(
         settled.state(),
         PrintJobState::Queued,
         "the new leader settles the old epoch's card"
+    );
+    Ok(())
+}
+
+fn completion(job: &PrintJob, outcome: PrintOutcome) -> JobCompletion {
+    JobCompletion {
+        job_id: job.job_id.clone(),
+        card_serial: job.card_serial.clone(),
+        outcome: outcome as i32,
+        detail: "test".into(),
+    }
+}
+
+async fn claim(
+    queue: &mut PrintQueueClient<tonic::transport::Channel>,
+    fence: &Fence,
+    max_jobs: u32,
+) -> ektp_tests::Result<Vec<PrintJob>> {
+    let claimed = queue
+        .claim_jobs(ClaimJobsRequest {
+            fence: proto(fence),
+            max_jobs,
+            printer: "printer-1".into(),
+            first_cards_first: false,
+        })
+        .await?
+        .into_inner()
+        .jobs;
+    Ok(claimed.into_iter().filter_map(|c| c.job).collect())
+}
+
+fn codes(results: &[JobCompletionResult]) -> Vec<Code> {
+    results.iter().map(|r| Code::from(r.code)).collect()
+}
+
+fn states(results: &[JobCompletionResult]) -> Vec<Option<PrintJobState>> {
+    results
+        .iter()
+        .map(|r| r.job.as_ref().map(PrintJob::state))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batched_completions_settle_each_job_are_idempotent_and_refuse_a_stale_epoch() -> Result {
+    let dir = tempfile::tempdir()?;
+    let cluster = Cluster::start(Spec::registry_only(dir.path())?).await?;
+    let clients = lazy_clients(
+        &cluster
+            .registry
+            .iter()
+            .map(|n| n.address.clone())
+            .collect::<Vec<_>>(),
+    )?;
+    // 4 for the mixed call, 40 for one call spanning several transactions, 1 left stale.
+    record_and_authorise(&clients, 0..45).await?;
+    let (election, fence) = lead_print(&cluster).await?;
+    // Through the follower: the call is forwarded to the leader.
+    let mut queue = PrintQueueClient::new(cluster.registry[1].channel().await?);
+    let mut registry = clients[0].clone();
+    let started = std::time::SystemTime::now();
+
+    // Mixed outcomes in one call.
+    let jobs = claim(&mut queue, &fence, 4).await?;
+    let mut wrong = completion(&jobs[3], PrintOutcome::Unknown);
+    wrong.card_serial = jobs[0].card_serial.clone();
+    let mixed = CompleteJobsRequest {
+        fence: proto(&fence),
+        completions: vec![
+            completion(&jobs[0], PrintOutcome::Printed),
+            completion(&jobs[1], PrintOutcome::Spoiled),
+            completion(&jobs[2], PrintOutcome::NotPrinted),
+            completion(&jobs[3], PrintOutcome::Unknown),
+        ],
+    };
+    let results = queue
+        .complete_jobs(mixed.clone())
+        .await?
+        .into_inner()
+        .results;
+    assert_eq!(codes(&results), vec![Code::Ok; 4]);
+    assert_eq!(
+        states(&results),
+        vec![
+            Some(PrintJobState::Printed),
+            Some(PrintJobState::Queued),
+            Some(PrintJobState::Queued),
+            Some(PrintJobState::InDoubt),
+        ]
+    );
+    assert_eq!(
+        results[0].job_id, jobs[0].job_id,
+        "results in request order"
+    );
+
+    // A retried call gets the same answers and changes nothing.
+    let stats_before = registry.get_stats(GetStatsRequest {}).await?.into_inner();
+    let retried = queue.complete_jobs(mixed).await?.into_inner().results;
+    assert_eq!(codes(&retried), vec![Code::Ok; 4]);
+    assert_eq!(states(&retried), states(&results));
+    assert_eq!(
+        registry.get_stats(GetStatsRequest {}).await?.into_inner(),
+        stats_before,
+        "a retry settles nothing twice"
+    );
+
+    // A completion that contradicts what was recorded, and one naming a
+    // serial of another job, are refused each on its own.
+    let contradicting = queue
+        .complete_jobs(CompleteJobsRequest {
+            fence: proto(&fence),
+            completions: vec![completion(&jobs[0], PrintOutcome::Spoiled), wrong],
+        })
+        .await?
+        .into_inner()
+        .results;
+    assert_eq!(
+        codes(&contradicting),
+        vec![Code::FailedPrecondition, Code::FailedPrecondition]
+    );
+    assert!(contradicting.iter().all(|r| r.job.is_none()));
+
+    // The same job twice in one call is bad input.
+    let twice = queue
+        .complete_jobs(CompleteJobsRequest {
+            fence: proto(&fence),
+            completions: vec![
+                completion(&jobs[0], PrintOutcome::Printed),
+                completion(&jobs[0], PrintOutcome::Printed),
+            ],
+        })
+        .await
+        .expect_err("duplicate job");
+    assert_eq!(twice.code(), Code::InvalidArgument);
+
+    // One entry per job in the audit trail, with each job's own outcome.
+    let mut audit = AuditClient::new(cluster.registry[0].channel().await?);
+    let entries = audit
+        .list_audit_entries(ListAuditEntriesRequest {
+            since: Some(started.into()),
+            page_size: 1_000,
+            ..ListAuditEntriesRequest::default()
+        })
+        .await?
+        .into_inner()
+        .entries;
+    let batched: Vec<&AuditEntry> = entries
+        .iter()
+        .filter(|e| e.method == "/ektp.v1.PrintQueue/CompleteJobs")
+        .collect();
+    assert_eq!(batched.len(), 4 + 4 + 2, "one entry per job per call");
+    assert!(
+        batched
+            .iter()
+            .any(|e| e.nik == jobs[0].nik && e.outcome == "FAILED_PRECONDITION")
+    );
+
+    // Forty completions (40 PRINTED cards are more than one etcd transaction holds).
+    let mut claimed = claim(&mut queue, &fence, 32).await?;
+    claimed.extend(claim(&mut queue, &fence, 32).await?);
+    // The re-queued jobs[1] and jobs[2] come first (FIFO) and are left, with
+    // the last one claimed, for the stale leader below.
+    let (mut many, mut stale_jobs): (Vec<PrintJob>, Vec<PrintJob>) = claimed
+        .into_iter()
+        .partition(|j| !jobs.iter().any(|k| k.job_id == j.job_id));
+    stale_jobs.extend(many.split_off(40));
+    assert_eq!(many.len(), 40);
+    let printed_before = registry
+        .get_stats(GetStatsRequest {})
+        .await?
+        .into_inner()
+        .printed;
+    let all = queue
+        .complete_jobs(CompleteJobsRequest {
+            fence: proto(&fence),
+            completions: many
+                .iter()
+                .map(|j| completion(j, PrintOutcome::Printed))
+                .collect(),
+        })
+        .await?
+        .into_inner()
+        .results;
+    assert_eq!(codes(&all), vec![Code::Ok; 40]);
+    assert_eq!(
+        registry
+            .get_stats(GetStatsRequest {})
+            .await?
+            .into_inner()
+            .printed,
+        printed_before + 40
+    );
+
+    // A new print leader makes the old fence stale: the whole call is refused.
+    assert_eq!(stale_jobs.len(), 3);
+    election.resign().await;
+    let (_successor, new_fence) = lead_print(&cluster).await?;
+    let stale = CompleteJobsRequest {
+        fence: proto(&fence),
+        completions: stale_jobs
+            .iter()
+            .map(|j| completion(j, PrintOutcome::Printed))
+            .collect(),
+    };
+    let refused = queue.complete_jobs(stale).await.expect_err("stale");
+    assert_eq!(refused.code(), Code::FailedPrecondition);
+    assert_eq!(
+        refused.get_details_error_info().map(|i| i.reason),
+        Some("STALE_EPOCH".into())
+    );
+    for job in &stale_jobs {
+        let current = registry
+            .get_print_job(GetPrintJobRequest {
+                job_id: job.job_id.clone(),
+            })
+            .await?
+            .into_inner();
+        assert_eq!(current.state(), PrintJobState::Printing, "nothing changed");
+    }
+    let settled = queue
+        .complete_jobs(CompleteJobsRequest {
+            fence: proto(&new_fence),
+            completions: stale_jobs
+                .iter()
+                .map(|j| completion(j, PrintOutcome::NotPrinted))
+                .collect(),
+        })
+        .await?
+        .into_inner()
+        .results;
+    assert!(
+        states(&settled)
+            .iter()
+            .all(|s| *s == Some(PrintJobState::Queued))
     );
     Ok(())
 }

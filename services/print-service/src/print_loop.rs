@@ -1,8 +1,13 @@
 //! The print leader's loop: reconcile cards left in flight by an earlier
-//! leader, then claim jobs in batches (never more than the blanks left),
-//! take one blank per attempt, print, and complete each job at the registry.
+//! leader (`reconcile.rs`), then a pipeline — claim a batch (never more
+//! jobs than blanks left), take its blanks in one transaction, hand the cards
+//! to the printer one by one while the next batch is claimed, and report the
+//! outcomes at the registry in batches as they finish (`report.rs`).
 //! Every registry call carries this node's fence; a stale-epoch answer or a
 //! lost fence makes it step down at once.
+
+mod reconcile;
+mod report;
 
 use crate::board::Board;
 use crate::metrics;
@@ -13,17 +18,18 @@ use crate::stock::{StateError, Stock};
 use ektp_election::{ElectionHandle, Fence, Role};
 use ektp_proto::v1 as pb;
 use ektp_proto::v1::print_queue_client::PrintQueueClient;
-use ektp_proto::v1::registry_client::RegistryClient;
+use report::Outcome;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
-use tonic::{Code, Status};
+use tonic::Status;
 use tracing::{error, info, warn};
 
-/// How long a completion is retried before the job is left for reconciliation.
-const COMPLETE_DEADLINE: Duration = Duration::from_secs(30);
 const CLAIM_DEADLINE: Duration = Duration::from_secs(5);
+/// Outcomes printed but not yet reported, at most: the printer waits for the
+/// registry beyond that.
+const UNREPORTED: usize = 128;
 
 /// Print loop settings.
 #[derive(Clone, Debug)]
@@ -38,7 +44,7 @@ pub struct LoopConfig {
 
 /// Why leading stopped.
 #[derive(Debug, thiserror::Error)]
-enum Stop {
+pub(crate) enum Stop {
     #[error("no longer the leader")]
     NotLeader,
     #[error("the registry says this epoch is stale")]
@@ -107,47 +113,122 @@ impl<P: Printer> PrintLoop<P> {
             self.board.start_rate_window(record.consumed_total);
         }
         self.reconcile(fence).await?;
+        // Printing and reporting run side by side; when printing stops, the
+        // outcomes already printed are still reported, and when reporting
+        // fails, printing stops (unreported cards stay PRINTING for the next
+        // reconciliation).
+        let (outcomes, unreported) = mpsc::channel(UNREPORTED);
+        let (printed, reported) = tokio::join!(
+            self.produce(fence, role, outcomes),
+            self.report(fence, unreported)
+        );
+        reported?;
+        printed
+    }
+
+    /// Claims, takes blanks and prints until leading stops; every attempt's
+    /// outcome goes to `outcomes`. Returns `Ok` when the reporter stopped.
+    async fn produce(
+        &self,
+        fence: &Fence,
+        role: &mut watch::Receiver<Role>,
+        outcomes: mpsc::Sender<Outcome>,
+    ) -> Result<(), Stop> {
+        // A batch claimed while the previous one printed.
+        let mut next: Option<Vec<pb::ClaimedJob>> = None;
         loop {
             self.still_leading(fence)?;
+            if outcomes.is_closed() {
+                return Ok(());
+            }
             if self.state.paused().await.map_err(stock_stop)? {
+                // A batch already claimed waits, PRINTING, for the resume.
                 idle(role, self.config.idle_poll).await;
                 continue;
             }
-            let (record, _) = self.stock.read().await.map_err(stock_stop)?;
-            let empty = record.remaining == 0;
-            self.board.set_out_of_blanks(empty);
-            metrics::blank_stock(record.remaining, empty);
-            if empty {
-                warn!("out of blank stock: printing paused");
-                idle(role, self.config.idle_poll).await;
-                continue;
-            }
-            let max = u32::try_from(record.remaining)
-                .unwrap_or(u32::MAX)
-                .min(self.config.batch);
-            let low_stock = record.remaining < u64::from(self.config.low_stock_threshold);
-            let claimed = match self.claim(fence, max, low_stock).await {
-                Ok(claimed) => claimed,
-                Err(status) => {
-                    // The claim may have been applied with its answer lost:
-                    // pick up our own orphaned claims before claiming more.
-                    warn!(error = %status.message(), "claim failed; reconciling");
-                    if ektp_server::is_stale_epoch(&status) {
-                        return Err(Stop::Stale);
+            let batch = match next.take() {
+                Some(batch) => batch,
+                None => {
+                    let (record, _) = self.stock.read().await.map_err(stock_stop)?;
+                    let empty = record.remaining == 0;
+                    self.board.set_out_of_blanks(empty);
+                    metrics::blank_stock(record.remaining, empty);
+                    if empty {
+                        warn!("out of blank stock: printing paused");
+                        idle(role, self.config.idle_poll).await;
+                        continue;
                     }
-                    idle(role, self.config.idle_poll).await;
-                    self.reconcile(fence).await?;
-                    continue;
+                    match self.claim_within(fence, record.remaining).await {
+                        Ok(batch) => batch,
+                        Err(status) => {
+                            self.claim_failed(fence, role, &status).await?;
+                            continue;
+                        }
+                    }
                 }
             };
-            if claimed.is_empty() {
+            if batch.is_empty() {
                 idle(role, self.config.idle_poll).await;
                 continue;
             }
-            for job in claimed {
-                self.print_one(fence, job).await?;
+            // Leadership is checked right before blanks are taken and cards printed.
+            self.still_leading(fence)?;
+            let serials: Vec<String> = batch
+                .iter()
+                .map(|c| {
+                    c.job
+                        .as_ref()
+                        .map(|j| j.card_serial.clone())
+                        .unwrap_or_default()
+                })
+                .collect();
+            let (taken, remaining) = self.stock.take(fence, &serials).await.map_err(stock_stop)?;
+            metrics::blank_stock(remaining, remaining == 0);
+            // Claim the next batch while this one prints: both fenced by the
+            // same epoch, and never more jobs than the blanks now left.
+            let (printed, claimed) =
+                tokio::join!(self.print_batch(fence, batch, taken, &outcomes), async {
+                    if remaining == 0 {
+                        return None;
+                    }
+                    Some(self.claim_within(fence, remaining).await)
+                });
+            printed?;
+            match claimed {
+                Some(Ok(batch)) => next = Some(batch),
+                Some(Err(status)) => self.claim_failed(fence, role, &status).await?,
+                None => {}
             }
         }
+    }
+
+    /// Claims up to a batch, never more jobs than `blanks`.
+    async fn claim_within(
+        &self,
+        fence: &Fence,
+        blanks: u64,
+    ) -> Result<Vec<pb::ClaimedJob>, Status> {
+        let max = u32::try_from(blanks)
+            .unwrap_or(u32::MAX)
+            .min(self.config.batch);
+        let low_stock = blanks < u64::from(self.config.low_stock_threshold);
+        self.claim(fence, max, low_stock).await
+    }
+
+    /// After a failed claim: the claim may have been applied with its answer
+    /// lost, so our own orphaned claims are picked up before claiming more.
+    async fn claim_failed(
+        &self,
+        fence: &Fence,
+        role: &mut watch::Receiver<Role>,
+        status: &Status,
+    ) -> Result<(), Stop> {
+        warn!(error = %status.message(), "claim failed; reconciling");
+        if ektp_server::is_stale_epoch(status) {
+            return Err(Stop::Stale);
+        }
+        idle(role, self.config.idle_poll).await;
+        self.reconcile(fence).await
     }
 
     async fn claim(
@@ -172,41 +253,49 @@ impl<P: Printer> PrintLoop<P> {
         Ok(response.jobs)
     }
 
-    async fn print_one(&self, fence: &Fence, claimed: pb::ClaimedJob) -> Result<(), Stop> {
-        let job = claimed.job.unwrap_or_default();
-        let card = CardJob {
-            epoch: fence.epoch.0,
-            job_id: job.job_id.clone(),
-            card_serial: job.card_serial.clone(),
-            nik: job.nik.clone(),
-            full_name: claimed
-                .resident
-                .as_ref()
-                .map(|r| r.full_name.clone())
-                .unwrap_or_default(),
-            resident: claimed.resident,
-            material: claimed.material,
-            issued: job.update_time,
-        };
-        // Check leadership right before the blank is taken and the card printed.
-        self.still_leading(fence)?;
-        match self.stock.consume_one(fence).await {
-            Ok(remaining) => metrics::blank_stock(remaining, remaining == 0),
-            Err(StateError::Empty) => {
-                return self
-                    .complete(
-                        fence,
-                        &card,
-                        pb::PrintOutcome::NotPrinted,
-                        "no blank stock left",
-                    )
-                    .await;
+    /// Prints a batch whose first `taken` cards have blanks, in order; the
+    /// others were never attempted and are reported NOT_PRINTED. Stops early
+    /// (`Ok`) when the reporter is gone: the cards left stay PRINTING, and
+    /// their blanks are given back when they are reconciled.
+    async fn print_batch(
+        &self,
+        fence: &Fence,
+        batch: Vec<pb::ClaimedJob>,
+        taken: usize,
+        outcomes: &mpsc::Sender<Outcome>,
+    ) -> Result<(), Stop> {
+        for (i, claimed) in batch.into_iter().enumerate() {
+            let card = card_job(fence, claimed);
+            let outcome = if i < taken {
+                // Checked again before every card goes to the printer.
+                self.still_leading(fence)?;
+                if outcomes.is_closed() {
+                    return Ok(());
+                }
+                let outcome = self.attempt(&card).await?;
+                if outcome.outcome == pb::PrintOutcome::NotPrinted {
+                    // The card never reached the printer: its blank is unused.
+                    self.stock
+                        .give_back(fence, &card.card_serial)
+                        .await
+                        .map_err(stock_stop)?;
+                }
+                outcome
+            } else {
+                Outcome::of(&card, pb::PrintOutcome::NotPrinted, "no blank stock left")
+            };
+            if outcomes.send(outcome).await.is_err() {
+                return Ok(());
             }
-            Err(e) => return Err(stock_stop(e)),
         }
+        Ok(())
+    }
+
+    /// Hands one card (its blank taken) to the printer and tells how it ended.
+    async fn attempt(&self, card: &CardJob) -> Result<Outcome, Stop> {
         let started = Instant::now();
         let printer = self.printer.name();
-        let outcome = match self.printer.print(&card).await {
+        let outcome = match self.printer.print(card).await {
             Ok(attempt) => Recovery::Finished(attempt),
             Err(e) => {
                 error!(error = %e, job = %card.job_id, "printer failed; asking it what became of the card");
@@ -245,160 +334,38 @@ impl<P: Printer> PrintLoop<P> {
         };
         metrics::printer_up(printer, true);
         metrics::attempt(printer, label, started.elapsed());
-        self.complete(fence, &card, result, &detail).await
-    }
-
-    async fn complete(
-        &self,
-        fence: &Fence,
-        card: &CardJob,
-        outcome: pb::PrintOutcome,
-        detail: &str,
-    ) -> Result<(), Stop> {
-        let request = pb::CompleteJobRequest {
-            fence: Some(proto_fence(fence)),
-            job_id: card.job_id.clone(),
-            card_serial: card.card_serial.clone(),
-            outcome: outcome as i32,
-            detail: detail.to_owned(),
-        };
-        let answer = self
-            .link
-            .call(COMPLETE_DEADLINE, |ch| {
-                let request = request.clone();
-                async move { PrintQueueClient::new(ch).complete_job(request).await }
-            })
-            .await;
-        match answer {
-            Ok(_) => {
-                if outcome == pb::PrintOutcome::Printed {
-                    self.board.printed_one();
-                    metrics::printed(self.printer.name());
-                }
-                Ok(())
-            }
-            Err(status) if ektp_server::is_stale_epoch(&status) => Err(Stop::Stale),
-            Err(status)
-                if matches!(
-                    status.code(),
-                    Code::Unavailable | Code::DeadlineExceeded | Code::Cancelled
-                ) =>
-            {
-                // Left PRINTING: the next reconciliation completes it from the printer's log.
-                error!(job = %card.job_id, error = %status.message(), "completion not recorded; registry unreachable");
-                Err(Stop::Failed("completion not recorded".into()))
-            }
-            Err(status) => {
-                // The registry refused this completion for good (e.g. a wrong
-                // state): keep printing the others; the job stays for an operator.
-                error!(job = %card.job_id, code = ?status.code(), error = %status.message(), "completion refused");
-                Ok(())
-            }
-        }
-    }
-
-    /// Completes every job still PRINTING — left by an earlier leader, or by
-    /// this one when an answer was lost — from what the printer knows.
-    async fn reconcile(&self, fence: &Fence) -> Result<(), Stop> {
-        let mut token = String::new();
-        loop {
-            self.still_leading(fence)?;
-            let request = pb::ListPrintJobsRequest {
-                state: pb::PrintJobState::Printing as i32,
-                page_size: 100,
-                page_token: token.clone(),
-            };
-            let page = self
-                .link
-                .call(CLAIM_DEADLINE, |ch| {
-                    let request = request.clone();
-                    async move { RegistryClient::new(ch).list_print_jobs(request).await }
-                })
-                .await
-                .map_err(|s| {
-                    Stop::Failed(format!("cannot list in-flight jobs: {}", s.message()))
-                })?;
-            for job in page.jobs {
-                let card = CardJob {
-                    epoch: fence.epoch.0,
-                    job_id: job.job_id.clone(),
-                    card_serial: job.card_serial.clone(),
-                    nik: job.nik.clone(),
-                    full_name: String::new(),
-                    // Reconciliation only asks the printer; it never renders.
-                    resident: None,
-                    material: None,
-                    issued: None,
-                };
-                let recovery = self.printer.recover(&card.job_id, &card.card_serial).await;
-                info!(job = %card.job_id, serial = %card.card_serial, claimed_at = job.claim_epoch, ?recovery, "reconciling an in-flight card");
-                match recovery {
-                    Ok(Recovery::Finished(Attempt::Printed)) => {
-                        self.complete(
-                            fence,
-                            &card,
-                            pb::PrintOutcome::Printed,
-                            "reconciled from the printer log",
-                        )
-                        .await?;
-                    }
-                    Ok(Recovery::Finished(Attempt::Refused(_))) => {
-                        // Our own fence refused a ticket of an older leader: never printed.
-                        self.complete(
-                            fence,
-                            &card,
-                            pb::PrintOutcome::NotPrinted,
-                            "refused by the printer's fence",
-                        )
-                        .await?;
-                    }
-                    Ok(Recovery::Finished(Attempt::Spoiled(detail))) => {
-                        self.complete(fence, &card, pb::PrintOutcome::Spoiled, &detail)
-                            .await?;
-                    }
-                    Ok(Recovery::NotPrinted) => {
-                        self.complete(
-                            fence,
-                            &card,
-                            pb::PrintOutcome::NotPrinted,
-                            "not in the printer log",
-                        )
-                        .await?;
-                    }
-                    Ok(Recovery::Unknown) => {
-                        warn!(job = %card.job_id, "printer cannot tell whether the card printed; job in doubt for an operator");
-                        self.complete(
-                            fence,
-                            &card,
-                            pb::PrintOutcome::Unknown,
-                            "not found in the printer's log after a failover",
-                        )
-                        .await?;
-                    }
-                    Err(e) => {
-                        // The printer did not answer: leave the job PRINTING and
-                        // try again at the next reconciliation.
-                        warn!(job = %card.job_id, error = %e, "printer unreachable while reconciling");
-                        metrics::printer_up(self.printer.name(), false);
-                    }
-                }
-            }
-            if page.next_page_token.is_empty() {
-                return Ok(());
-            }
-            token = page.next_page_token;
-        }
+        Ok(Outcome::of(card, result, &detail))
     }
 }
 
-fn proto_fence(fence: &Fence) -> pb::Fence {
+/// What the printer needs of a claimed job (moved, not copied: the material
+/// holds the photo).
+fn card_job(fence: &Fence, claimed: pb::ClaimedJob) -> CardJob {
+    let job = claimed.job.unwrap_or_default();
+    CardJob {
+        epoch: fence.epoch.0,
+        full_name: claimed
+            .resident
+            .as_ref()
+            .map(|r| r.full_name.clone())
+            .unwrap_or_default(),
+        job_id: job.job_id,
+        card_serial: job.card_serial,
+        nik: job.nik,
+        resident: claimed.resident,
+        material: claimed.material,
+        issued: job.update_time,
+    }
+}
+
+pub(crate) fn proto_fence(fence: &Fence) -> pb::Fence {
     pb::Fence {
         leader_key: fence.key.clone(),
         epoch: fence.epoch.0,
     }
 }
 
-fn stock_stop(e: StateError) -> Stop {
+pub(crate) fn stock_stop(e: StateError) -> Stop {
     match e {
         StateError::FenceLost => Stop::Stale,
         other => Stop::Failed(other.to_string()),

@@ -1,6 +1,9 @@
 //! Blank card stock (*blangko*) in etcd at `/ektp/{office}/stock/blanks`,
 //! written only by the print leader under its fence. Every print attempt
-//! consumes one blank before the card goes to the printer.
+//! consumes one blank before the card goes to the printer: a batch takes its
+//! blanks in one transaction that also records the batch's serials, so the
+//! blank of a card the printer never saw (its leader died or stepped down
+//! first) is given back when that card is reconciled.
 
 use ektp_election::{Fence, FencedTxn, TxnError, TxnOutcome};
 use ektp_proto::storage::BlankStockRecord;
@@ -8,6 +11,7 @@ use ektp_proto::v1::EventKind;
 use ektp_server::Outbox;
 use etcd_client::{Client, Compare, CompareOp, PutOptions, TxnOp};
 use prost::Message;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 const ETCD_TIMEOUT: Duration = Duration::from_secs(3);
@@ -17,8 +21,6 @@ const REQUEST_RETENTION_SECS: i64 = 24 * 3600;
 /// Why reading or changing print state in etcd failed.
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
-    #[error("no blanks left")]
-    Empty,
     #[error("the print leader's fence no longer holds")]
     FenceLost,
     #[error("etcd: {0}")]
@@ -109,25 +111,64 @@ impl Stock {
         Ok(None)
     }
 
-    /// Takes one blank for a print attempt.
-    pub async fn consume_one(&self, fence: &Fence) -> Result<u64, StateError> {
+    /// Takes the blanks of a claimed batch in one transaction, one per card,
+    /// for as many of `serials` (in order) as there are blanks left, and
+    /// records those serials in place of the previous batch's: a leader that
+    /// dies before handing them all to the printer leaves them for the next
+    /// one to give back ([`Self::give_back`]). Returns how many were taken
+    /// and how many blanks remain.
+    pub async fn take(
+        &self,
+        fence: &Fence,
+        serials: &[String],
+    ) -> Result<(usize, u64), StateError> {
         let record = self
             .update(
                 fence,
                 |t| t,
                 |r| {
-                    if r.remaining == 0 {
-                        return Err(StateError::Empty);
+                    let taken = usize::try_from(r.remaining)
+                        .unwrap_or(usize::MAX)
+                        .min(serials.len());
+                    let count = taken as u64;
+                    r.remaining -= count;
+                    r.consumed_total += count;
+                    r.batch_serials = serials[..taken].to_vec();
+                    Ok(())
+                },
+            )
+            .await?
+            .ok_or_else(|| StateError::Etcd("stock kept changing; retry".into()))?;
+        Ok((record.batch_serials.len(), record.remaining))
+    }
+
+    /// Gives back the blank taken for `serial` when it is still recorded as
+    /// taken by the last batch: the printer never saw that card. Only the
+    /// serials recorded by [`Self::take`] count, each once, so a blank is
+    /// never given back twice. Returns whether one was.
+    pub async fn give_back(&self, fence: &Fence, serial: &str) -> Result<bool, StateError> {
+        let (record, _) = self.read().await?;
+        if !record.batch_serials.iter().any(|s| s == serial) {
+            return Ok(false);
+        }
+        let given = AtomicBool::new(false);
+        let record = self
+            .update(
+                fence,
+                |t| t,
+                |r| {
+                    given.store(false, Ordering::Relaxed);
+                    if let Some(at) = r.batch_serials.iter().position(|s| s == serial) {
+                        r.batch_serials.swap_remove(at);
+                        r.remaining = r.remaining.saturating_add(1);
+                        r.consumed_total = r.consumed_total.saturating_sub(1);
+                        given.store(true, Ordering::Relaxed);
                     }
-                    r.remaining -= 1;
-                    r.consumed_total += 1;
                     Ok(())
                 },
             )
             .await?;
-        record
-            .map(|r| r.remaining)
-            .ok_or_else(|| StateError::Etcd("stock kept changing; retry".into()))
+        Ok(record.is_some() && given.load(Ordering::Relaxed))
     }
 
     /// Adds a delivery of blanks, once per `request_id` (empty: no dedup).

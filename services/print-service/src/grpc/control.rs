@@ -48,7 +48,6 @@ pub struct PrintControlApi {
 fn stock_status(e: StateError) -> Status {
     match e {
         StateError::FenceLost => not_leader(None),
-        StateError::Empty => Status::failed_precondition("no blanks left"),
         other => {
             error!(error = %other, "blank stock update failed");
             Status::unavailable("blank stock unavailable; retry")

@@ -43,6 +43,11 @@ pub const VERIFY_RESIDENT: AuditedMethod = method("/ektp.v1.Registry/VerifyResid
 pub const VERIFY_RESIDENTS: AuditedMethod = method("/ektp.v1.Registry/VerifyResidents");
 pub const CLAIM_JOBS: AuditedMethod = printing("/ektp.v1.PrintQueue/ClaimJobs");
 pub const COMPLETE_JOB: AuditedMethod = printing("/ektp.v1.PrintQueue/CompleteJob");
+pub const COMPLETE_JOBS: AuditedMethod = printing("/ektp.v1.PrintQueue/CompleteJobs");
+
+/// What a call did to one print job, for its audit entry: the job id, its
+/// NIK when the answer carries it, and the outcome.
+pub type JobOutcome = (String, Option<String>, Code);
 
 /// Audits registry calls into the node's audit log.
 #[derive(Clone)]
@@ -92,6 +97,37 @@ impl Auditor {
             Err(_) => self.job_nik(job_id).await,
         };
         self.log.answer(&ctx, result, [nik]).await
+    }
+
+    /// Runs `work`, a call about the print jobs `job_ids`: one entry per job
+    /// with the outcome `work` reports for it beside its answer (job id, the
+    /// NIK when the answer has it, code), or with the call's code when it
+    /// failed; a missing NIK is the stored job's — as [`Self::about_job`].
+    pub async fn about_jobs<R>(
+        &self,
+        ctx: AuditContext,
+        job_ids: &[String],
+        work: impl Future<Output = Result<(R, Vec<JobOutcome>), Status>>,
+    ) -> Result<R, Status> {
+        let (result, outcomes) = match work.await {
+            Ok((answer, outcomes)) => (Ok(answer), outcomes),
+            Err(status) if status.code() == Code::InvalidArgument => return Err(status),
+            Err(status) => {
+                let code = status.code();
+                let all = job_ids.iter().map(|id| (id.clone(), None, code)).collect();
+                (Err(status), all)
+            }
+        };
+        let mut entries = Vec::with_capacity(outcomes.len());
+        for (job_id, nik, code) in outcomes {
+            let nik = match nik {
+                Some(nik) => nik,
+                None => self.job_nik(&job_id).await,
+            };
+            entries.push(ctx.entry(&nik, code));
+        }
+        self.log.record(entries).await?;
+        result
     }
 
     async fn job_nik(&self, job_id: &str) -> String {

@@ -7,6 +7,7 @@
 //! change: a transaction that timed out may still have been applied.
 
 mod authorize;
+mod complete;
 mod lifecycle;
 mod material;
 mod queue;
@@ -31,6 +32,7 @@ use tracing::warn;
 pub use lifecycle::{Handover, Reprint};
 pub use queue::Claimed;
 pub use record::{NewResident, request_digest};
+pub use settle::Completion;
 
 /// Writer settings.
 #[derive(Clone, Debug)]
@@ -62,6 +64,11 @@ enum Command {
         PrintCall,
         settle::Completion,
         oneshot::Sender<Result<PrintJob>>,
+    ),
+    CompleteMany(
+        PrintCall,
+        Vec<settle::Completion>,
+        oneshot::Sender<Result<Vec<Result<PrintJob>>>>,
     ),
     Resolve(settle::Verdict, oneshot::Sender<Result<PrintJob>>),
     Reprint(Box<lifecycle::Reprint>, oneshot::Sender<Result<PrintJob>>),
@@ -153,6 +160,16 @@ impl Writer {
             detail,
         };
         self.ask(|reply| Command::Complete(call, completion, reply))
+            .await
+    }
+
+    /// Records how many claimed jobs' attempts ended: a result per completion.
+    pub async fn complete_many(
+        &self,
+        call: PrintCall,
+        completions: Vec<settle::Completion>,
+    ) -> Result<Vec<Result<PrintJob>>> {
+        self.ask(|reply| Command::CompleteMany(call, completions, reply))
             .await
     }
 }
@@ -319,6 +336,12 @@ impl Actor {
                 Command::Resolve(verdict, reply) => {
                     let result = self
                         .with_ctx(|a, ctx| Box::pin(a.resolve(ctx, verdict)))
+                        .await;
+                    let _ = reply.send(result);
+                }
+                Command::CompleteMany(call, c, reply) => {
+                    let result = self
+                        .with_ctx(|a, ctx| Box::pin(a.complete_many(ctx, call, c)))
                         .await;
                     let _ = reply.send(result);
                 }

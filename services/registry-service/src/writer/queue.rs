@@ -32,7 +32,10 @@ const FIRST_CARD_WINDOW: i64 = 1000;
 impl Actor {
     /// Runs many gets in as few read transactions as etcd allows; one value
     /// (or `None`) per get, in order.
-    async fn read_many(&self, reads: Vec<TxnOp>) -> Result<Vec<Option<etcd_client::KeyValue>>> {
+    pub(super) async fn read_many(
+        &self,
+        reads: Vec<TxnOp>,
+    ) -> Result<Vec<Option<etcd_client::KeyValue>>> {
         let mut values = Vec::with_capacity(reads.len());
         let mut reads = reads.into_iter().peekable();
         while reads.peek().is_some() {

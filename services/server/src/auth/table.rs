@@ -38,6 +38,7 @@ pub const TABLE: &[(&str, &[Role])] = &[
     ("/ektp.v1.Registry/WatchEvents", &[Central]),
     ("/ektp.v1.PrintQueue/ClaimJobs", &[PrintNode]),
     ("/ektp.v1.PrintQueue/CompleteJob", &[PrintNode]),
+    ("/ektp.v1.PrintQueue/CompleteJobs", &[PrintNode]),
     ("/ektp.v1.PrintControl/GetStatus", &[Operator]),
     ("/ektp.v1.PrintControl/AddBlankStock", &[Operator]),
     ("/ektp.v1.PrintControl/PausePrinter", &[Operator]),
