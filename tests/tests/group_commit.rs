@@ -79,8 +79,14 @@ async fn concurrent_records_with_duplicates_are_answered_as_if_one_after_another
         winners.iter().all(|(r, _)| &r.request_id == winning_id),
         "one request id wins resident 0"
     );
-    let stored: Vec<_> = winners.iter().filter_map(|(_, a)| a.as_ref().ok()).collect();
-    assert!(stored.windows(2).all(|w| w[0] == w[1]), "retries get one record");
+    let stored: Vec<_> = winners
+        .iter()
+        .filter_map(|(_, a)| a.as_ref().ok())
+        .collect();
+    assert!(
+        stored.windows(2).all(|w| w[0] == w[1]),
+        "retries get one record"
+    );
     for (request, answer) in &for_zero {
         if &request.request_id != winning_id {
             assert_eq!(answer.as_ref().err(), Some(&Code::AlreadyExists));
@@ -125,7 +131,11 @@ async fn concurrent_records_with_duplicates_are_answered_as_if_one_after_another
     }
     let stats = reader.get_stats(GetStatsRequest {}).await?.into_inner();
     assert_eq!(stats.print_ready, u64::from(RESIDENTS - 2));
-    assert_eq!(stats.queued, u64::from(RESIDENTS - 2), "one job per resident");
+    assert_eq!(
+        stats.queued,
+        u64::from(RESIDENTS - 2),
+        "one job per resident"
+    );
 
     // Batches of more than one change were committed.
     let metrics = scrape(cluster.registry[leader].metrics_port).await?;

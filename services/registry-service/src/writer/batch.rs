@@ -85,3 +85,79 @@ pub(super) fn answer<T>(replies: Vec<Reply<T>>, result: Result<Vec<Result<T>>>) 
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ektp_proto::v1::PrintMaterial;
+
+    fn record(photo_bytes: usize) -> (Command, oneshot::Receiver<Result<Resident>>) {
+        let (reply, answer) = oneshot::channel();
+        let new = NewResident {
+            request_id: "rec".into(),
+            digest: vec![1],
+            nik: ektp_nik::Nik::parse(NIK).expect("a valid nik"),
+            resident: Resident::default(),
+            material: PrintMaterial {
+                photo: vec![0; photo_bytes],
+                signature: Vec::new(),
+            },
+        };
+        (Command::Record(Box::new(new), reply), answer)
+    }
+
+    const NIK: &str = "3527091604810001";
+
+    #[tokio::test]
+    async fn a_batch_takes_only_what_is_queued_up_to_the_operation_cap() {
+        let (tx, mut rx) = mpsc::channel(1024);
+        let mut answers = Vec::new();
+        for _ in 0..super::super::record::MAX_BATCH + 3 {
+            let (command, answer) = record(10);
+            tx.send(command).await.expect("queued");
+            answers.push(answer);
+        }
+        let Some(Command::Record(first, reply)) = rx.recv().await else {
+            panic!("a record first");
+        };
+        let (batch, next) = records((*first, reply), &mut rx);
+        assert_eq!(batch.len(), super::super::record::MAX_BATCH);
+        assert!(next.is_none(), "a full batch leaves the rest queued");
+        let (rest, next) = match rx.try_recv() {
+            Ok(Command::Record(first, reply)) => records((*first, reply), &mut rx),
+            _ => panic!("the rest is queued"),
+        };
+        assert_eq!(rest.len(), 3, "nothing is waited for");
+        assert!(next.is_none());
+    }
+
+    #[tokio::test]
+    async fn a_batch_ends_at_another_kind_of_command_or_at_the_byte_cap() {
+        let (tx, mut rx) = mpsc::channel(16);
+        let (first, _a) = record(10);
+        let (second, _b) = record(10);
+        let (sweep, _c) = oneshot::channel();
+        tx.send(second).await.expect("queued");
+        tx.send(Command::SweepEvents(sweep)).await.expect("queued");
+        let Command::Record(first, reply) = first else {
+            panic!("a record");
+        };
+        let (batch, next) = records((*first, reply), &mut rx);
+        assert_eq!(batch.len(), 2);
+        assert!(matches!(next, Some(Command::SweepEvents(_))));
+
+        let big = MAX_BATCH_BYTES / 2;
+        let (first, _d) = record(big);
+        let (second, _e) = record(big);
+        tx.send(second).await.expect("queued");
+        let Command::Record(first, reply) = first else {
+            panic!("a record");
+        };
+        let (batch, next) = records((*first, reply), &mut rx);
+        assert_eq!(batch.len(), 1, "two halves and their overhead do not fit");
+        assert!(
+            matches!(next, Some(Command::Record(..))),
+            "kept for the next batch"
+        );
+    }
+}
