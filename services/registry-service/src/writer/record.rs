@@ -1,13 +1,13 @@
 //! RecordResident: store a new resident with its print material, once;
 //! a batch of them per fenced transaction (`batch.rs`).
 
-use super::{Actor, Ctx, now};
+use super::{Actor, Ctx, State, now};
 use crate::error::{RegistryError, Result};
 use crate::etcd::{bounded, decode, get_many, put};
-use ektp_election::FencedTxn;
+use ektp_election::{Fence, FencedTxn};
 use ektp_nik::Nik;
 use ektp_proto::storage::RequestRecord;
-use ektp_proto::v1::{EventKind, PrintMaterial, Resident, ResidentStatus};
+use ektp_proto::v1::{EventKind, PrintMaterial, Resident, ResidentStatus, Stats};
 use etcd_client::{Compare, CompareOp, PutOptions, TxnOp};
 use prost::Message;
 use std::collections::HashMap;
@@ -59,18 +59,36 @@ const OPS_PER_RECORD: usize = 4;
 /// Records per batch within etcd's operation limit.
 pub(super) const MAX_BATCH: usize = (super::batch::MAX_TXN_OPS - 1) / OPS_PER_RECORD;
 
-/// What a batch knows of one request id: stored, or recorded earlier in the batch.
-struct SeenRequest {
-    digest: Vec<u8>,
+/// What a batch knows of request ids and NIKs: read from etcd, or recorded
+/// earlier in the batch.
+#[derive(Default)]
+struct Known<'b> {
+    /// Request digest by request id.
+    requests: HashMap<&'b str, Vec<u8>>,
+    /// Stored resident by NIK.
+    residents: HashMap<&'b str, Resident>,
+}
+
+/// A batch decided: its transaction and each caller's answer once it commits.
+struct Plan {
+    txn: FencedTxn,
+    answers: Vec<Result<Resident>>,
+    stats: Stats,
+    created: usize,
 }
 
 impl Actor {
     /// Records a batch of residents in one fenced transaction and returns
-    /// one answer per resident, in order. Outcomes are decided from the
-    /// stored state read first (the fence keeps anyone else from writing)
-    /// and from the records earlier in the batch, so two records of one NIK
-    /// in a batch behave as if they came one after the other: the same
-    /// request id gets the same stored resident, another id ALREADY_EXISTS.
+    /// one answer per resident, in order. Two records of one NIK in a batch
+    /// behave as if they came one after the other: the same request id gets
+    /// the same stored resident, another id ALREADY_EXISTS.
+    ///
+    /// Nearly every batch records only new residents, so it is first
+    /// committed assuming nothing in it was seen before, guarded by
+    /// `create_revision == 0` compares on every request id and NIK — one
+    /// round trip, as for a single record. Only when a compare fails is the
+    /// stored state read and the batch decided again from it; the fence
+    /// keeps anyone else from writing in between.
     pub(super) async fn record_batch(
         &self,
         ctx: Ctx<'_>,
@@ -86,51 +104,89 @@ impl Actor {
                 )
             })
             .collect();
+        let plan = self
+            .plan(&fence, state, &batch, &keys, Known::default())
+            .await?;
+        if self.commit(plan.txn).await?.is_some() {
+            state.stats = plan.stats;
+            return Ok(plan.answers);
+        }
+        let known = self.read_known(&batch, &keys).await?;
+        let plan = self.plan(&fence, state, &batch, &keys, known).await?;
+        if plan.created > 0 {
+            self.commit_expected(plan.txn).await?;
+            state.stats = plan.stats;
+        }
+        Ok(plan.answers)
+    }
+
+    /// The stored request records and residents a batch refers to.
+    async fn read_known<'b>(
+        &self,
+        batch: &'b [NewResident],
+        keys: &[(String, String)],
+    ) -> Result<Known<'b>> {
         let reads: Vec<String> = keys
             .iter()
             .flat_map(|(request, resident)| [request.clone(), resident.clone()])
             .collect();
         let stored = get_many(&self.client, &reads).await?;
-        let mut requests: HashMap<&str, SeenRequest> = HashMap::new();
-        let mut residents: HashMap<&str, Resident> = HashMap::new();
+        let mut known = Known::default();
         for (new, found) in batch.iter().zip(stored.chunks(2)) {
             if let [request, resident] = found {
                 if let Some(kv) = request {
                     let digest = decode::<RequestRecord>(kv)?.value.request_digest;
-                    requests.insert(new.request_id.as_str(), SeenRequest { digest });
+                    known.requests.insert(new.request_id.as_str(), digest);
                 }
                 if let Some(kv) = resident {
-                    residents.insert(new.nik.as_str(), decode::<Resident>(kv)?.value);
+                    let resident = decode::<Resident>(kv)?.value;
+                    known.residents.insert(new.nik.as_str(), resident);
                 }
             }
         }
+        Ok(known)
+    }
 
-        let mut stats = state.stats;
-        let mut created = 0;
-        let mut txn = FencedTxn::new([&fence]);
-        let mut lease = None;
-        let mut answers = Vec::with_capacity(batch.len());
-        for (new, (request_key, resident_key)) in batch.iter().zip(&keys) {
-            if let Some(seen) = requests.get(new.request_id.as_str()) {
-                answers.push(if seen.digest != new.digest {
+    /// Decides each record of a batch in order, given what is `known`, and
+    /// builds the transaction of the new ones.
+    async fn plan<'b>(
+        &self,
+        fence: &Fence,
+        state: &mut State,
+        batch: &'b [NewResident],
+        keys: &[(String, String)],
+        mut known: Known<'b>,
+    ) -> Result<Plan> {
+        let mut plan = Plan {
+            txn: FencedTxn::new([fence]),
+            answers: Vec::with_capacity(batch.len()),
+            stats: state.stats,
+            created: 0,
+        };
+        for (new, (request_key, resident_key)) in batch.iter().zip(keys) {
+            if let Some(digest) = known.requests.get(new.request_id.as_str()) {
+                plan.answers.push(if *digest != new.digest {
                     Err(reused_request_id())
                 } else {
-                    residents.get(new.nik.as_str()).cloned().ok_or_else(|| {
-                        RegistryError::Internal("idempotency record without its resident".into())
-                    })
+                    known
+                        .residents
+                        .get(new.nik.as_str())
+                        .cloned()
+                        .ok_or_else(|| {
+                            RegistryError::Internal(
+                                "idempotency record without its resident".into(),
+                            )
+                        })
                 });
                 continue;
             }
-            if residents.contains_key(new.nik.as_str()) {
-                answers.push(Err(RegistryError::AlreadyExists(
+            if known.residents.contains_key(new.nik.as_str()) {
+                plan.answers.push(Err(RegistryError::AlreadyExists(
                     "a resident with this nik is already recorded".into(),
                 )));
                 continue;
             }
-            let lease = match lease {
-                Some(id) => id,
-                None => *lease.insert(self.retention_lease(&mut state.retention_lease).await?),
-            };
+            let lease = self.retention_lease(&mut state.retention_lease).await?;
             let resident = stored_resident(new);
             let request = RequestRecord {
                 request_digest: new.digest.clone(),
@@ -138,9 +194,10 @@ impl Actor {
                 create_time_unix: unix_now(),
                 job_id: String::new(),
             };
-            stats.recorded += 1;
-            created += 1;
-            txn = txn
+            plan.stats.recorded += 1;
+            plan.created += 1;
+            plan.txn = plan
+                .txn
                 .when(Compare::create_revision(
                     request_key.as_str(),
                     CompareOp::Equal,
@@ -161,21 +218,14 @@ impl Actor {
                 .op(state
                     .outbox
                     .append(EventKind::Recorded, new.nik.as_str(), "", "", ""));
-            requests.insert(
-                new.request_id.as_str(),
-                SeenRequest {
-                    digest: new.digest.clone(),
-                },
-            );
-            residents.insert(new.nik.as_str(), resident.clone());
-            answers.push(Ok(resident));
+            known
+                .requests
+                .insert(new.request_id.as_str(), new.digest.clone());
+            known.residents.insert(new.nik.as_str(), resident.clone());
+            plan.answers.push(Ok(resident));
         }
-        if created > 0 {
-            self.commit_expected(txn.op(put(&self.keys.stats(), &stats)))
-                .await?;
-            state.stats = stats;
-        }
-        Ok(answers)
+        plan.txn = plan.txn.op(put(&self.keys.stats(), &plan.stats));
+        Ok(plan)
     }
 
     /// The lease for idempotency records written now; a new one each period,
