@@ -4,8 +4,9 @@ use ektp_election::TxnError;
 use tonic::Status;
 use tracing::error;
 
-/// Everything the registry's domain code can fail with.
-#[derive(Debug, thiserror::Error)]
+/// Everything the registry's domain code can fail with. `Clone`, so a batch's
+/// failure can answer every caller of the batch.
+#[derive(Clone, Debug, thiserror::Error)]
 pub enum RegistryError {
     /// Bad input found by the domain (validation proper happens in handlers).
     #[error("invalid {field}: {description}")]

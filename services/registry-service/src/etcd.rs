@@ -1,7 +1,7 @@
 //! Small typed helpers over the etcd client: protobuf values, bounded waits.
 
 use crate::error::{RegistryError, Result};
-use etcd_client::{Client, GetOptions, KeyValue, TxnOp};
+use etcd_client::{Client, GetOptions, KeyValue, Txn, TxnOp, TxnOpResponse};
 use prost::Message;
 use std::future::Future;
 use std::time::Duration;
@@ -39,6 +39,33 @@ pub async fn get<M: Message + Default>(client: &Client, key: &str) -> Result<Opt
     let mut client = client.clone();
     let response = bounded("get", client.get(key, None)).await?;
     response.kvs().first().map(decode).transpose()
+}
+
+/// Reads several keys at one revision (one linearizable read-only
+/// transaction); the answer is in the order of `keys`.
+pub async fn get_many(client: &Client, keys: &[String]) -> Result<Vec<Option<KeyValue>>> {
+    if keys.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut client = client.clone();
+    let reads = keys
+        .iter()
+        .map(|k| TxnOp::get(k.as_str(), None))
+        .collect::<Vec<_>>();
+    let response = bounded("get", client.txn(Txn::new().and_then(reads))).await?;
+    let mut found = Vec::with_capacity(keys.len());
+    for op in response.op_responses() {
+        match op {
+            TxnOpResponse::Get(mut get) => found.push(get.take_kvs().into_iter().next()),
+            _ => return Err(RegistryError::Internal("a read returned no range".into())),
+        }
+    }
+    if found.len() != keys.len() {
+        return Err(RegistryError::Internal(
+            "a read returned too few ranges".into(),
+        ));
+    }
+    Ok(found)
 }
 
 /// Reads up to `limit` key-values in `[from, end)`, in key order.

@@ -5,7 +5,7 @@
 use crate::store::Store;
 use ektp_election::ElectionHandle;
 use ektp_proto::v1::Stats;
-use metrics::{describe_gauge, gauge};
+use metrics::{describe_gauge, describe_histogram, gauge};
 use std::time::Duration;
 use tracing::debug;
 
@@ -14,6 +14,10 @@ const BACKLOG: &str = "ektp_registry_backlog";
 const TOTALS: &str = "ektp_registry_totals";
 /// Set by the leader's re-seal pass (`writer/material.rs`).
 pub const MATERIAL_STALE_KEY: &str = "ektp_registry_material_stale_key_values";
+/// Changes per fenced commit of the writer (group commit size; recorded by
+/// `writer/batch.rs`). Its buckets are the shared batch-size buckets
+/// (`ektp_server`'s recorder: 1, 2, 4 … 2048).
+pub const COMMIT_BATCH_SIZE: &str = "ektp_registry_commit_batch_size";
 const REFRESH: Duration = Duration::from_secs(5);
 
 /// Describes the registry's metrics.
@@ -29,6 +33,10 @@ pub fn describe() {
     describe_gauge!(
         TOTALS,
         "Cumulative totals since the office started, by kind (leader only; followers report 0)."
+    );
+    describe_histogram!(
+        COMMIT_BATCH_SIZE,
+        "Writer commands answered by one fenced etcd transaction (group commit size; leader only)."
     );
     describe_gauge!(
         MATERIAL_STALE_KEY,

@@ -21,8 +21,10 @@ const BUCKETS: &[f64] = &[
 pub fn install_recorder(service: &'static str) -> Result<PrometheusHandle, BuildError> {
     let handle = PrometheusBuilder::new()
         .set_buckets(BUCKETS)?
+        // Batch sizes (the audit trail's, the registry writer's commits)
+        // count items, not seconds.
         .set_buckets_for_metric(
-            Matcher::Full(crate::audit::BATCH_SIZE.to_owned()),
+            Matcher::Suffix("_batch_size".to_owned()),
             crate::audit::BATCH_SIZE_BUCKETS,
         )?
         .install_recorder()?;

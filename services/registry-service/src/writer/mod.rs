@@ -1,13 +1,16 @@
 //! The leader's single writer. Every change goes through one task that owns
 //! the counters and sequences of the current epoch, so a change and its
 //! counter updates are one fenced etcd transaction and no two changes race.
-//! (Batching several changes into one transaction fits here later.)
+//! RecordResident and AuthorizePrint, the bulk paths, are group-committed:
+//! the commands of one kind queued together share one transaction
+//! (`batch.rs`); the rarer commands keep one transaction each.
 //!
 //! On any error the cached counters are dropped and re-read before the next
 //! change: a transaction that timed out may still have been applied.
 
 mod authorize;
 mod complete;
+mod batch;
 mod lifecycle;
 mod material;
 mod queue;
@@ -285,72 +288,110 @@ struct Ctx<'a> {
 
 impl Actor {
     async fn run(mut self, mut commands: mpsc::Receiver<Command>) {
-        while let Some(command) = commands.recv().await {
+        // A command taken from the queue that did not fit the batch before it.
+        let mut next = None;
+        loop {
+            let command = match next.take() {
+                Some(command) => command,
+                None => match commands.recv().await {
+                    Some(command) => command,
+                    None => return,
+                },
+            };
             match command {
                 Command::Record(r, reply) => {
-                    let result = self.with_ctx(|a, ctx| Box::pin(a.record(ctx, *r))).await;
-                    let _ = reply.send(result);
+                    let (calls, after) = batch::records((*r, reply), &mut commands);
+                    next = after;
+                    self.run_records(calls).await;
                 }
                 Command::Authorize(d, reply) => {
-                    let result = self.with_ctx(|a, ctx| Box::pin(a.authorize(ctx, d))).await;
-                    let _ = reply.send(result);
+                    let (calls, after) = batch::authorizations((d, reply), &mut commands);
+                    next = after;
+                    self.run_authorizations(calls).await;
                 }
-                Command::Claim(call, max, reply) => {
-                    let result = self
-                        .with_ctx(|a, ctx| Box::pin(a.claim(ctx, call, max)))
-                        .await;
-                    let _ = reply.send(result);
-                }
-                Command::Reprint(r, reply) => {
-                    let result = self.with_ctx(|a, ctx| Box::pin(a.reprint(ctx, *r))).await;
-                    let _ = reply.send(result);
-                }
-                Command::Collect(h, reply) => {
-                    let result = self.with_ctx(|a, ctx| Box::pin(a.collect(ctx, h))).await;
-                    let _ = reply.send(result);
-                }
-                Command::SweepMaterial(after, reply) => {
-                    let retention = self.config.material_retention;
-                    let result = self
-                        .with_ctx(|a, ctx| Box::pin(a.sweep_material(ctx, retention, after)))
-                        .await;
-                    let _ = reply.send(result);
-                }
-                Command::Reseal(after, reply) => {
-                    let result = self.with_ctx(|a, ctx| Box::pin(a.reseal(ctx, after))).await;
-                    let _ = reply.send(result);
-                }
-                Command::SweepEvents(reply) => {
-                    let retention = self.config.event_retention;
-                    let result = self
-                        .with_ctx(|a, ctx| Box::pin(a.sweep_events(ctx, retention)))
-                        .await;
-                    let _ = reply.send(result);
-                }
-                Command::Cancel(id, reason, reply) => {
-                    let result = self
-                        .with_ctx(|a, ctx| Box::pin(a.cancel(ctx, id, reason)))
-                        .await;
-                    let _ = reply.send(result);
-                }
-                Command::Resolve(verdict, reply) => {
-                    let result = self
-                        .with_ctx(|a, ctx| Box::pin(a.resolve(ctx, verdict)))
-                        .await;
-                    let _ = reply.send(result);
-                }
-                Command::CompleteMany(call, c, reply) => {
-                    let result = self
-                        .with_ctx(|a, ctx| Box::pin(a.complete_many(ctx, call, c)))
-                        .await;
-                    let _ = reply.send(result);
-                }
-                Command::Complete(call, c, reply) => {
-                    let result = self
-                        .with_ctx(|a, ctx| Box::pin(a.complete(ctx, call, c)))
-                        .await;
-                    let _ = reply.send(result);
-                }
+                other => self.run_one(other).await,
+            }
+        }
+    }
+
+    /// Commits one batch of records and answers its callers.
+    async fn run_records(&mut self, calls: Vec<batch::RecordCall>) {
+        let (batch, replies): (Vec<_>, Vec<_>) = calls.into_iter().unzip();
+        let result = self
+            .with_ctx(|a, ctx| Box::pin(a.record_batch(ctx, batch)))
+            .await;
+        batch::answer(replies, result);
+    }
+
+    /// Commits one batch of authorisation decisions and answers its callers.
+    async fn run_authorizations(&mut self, calls: Vec<batch::AuthorizeCall>) {
+        let (batch, replies): (Vec<_>, Vec<_>) = calls.into_iter().unzip();
+        let result = self
+            .with_ctx(|a, ctx| Box::pin(a.authorize_batch(ctx, batch)))
+            .await;
+        batch::answer(replies, result);
+    }
+
+    /// Runs one command in a transaction of its own.
+    async fn run_one(&mut self, command: Command) {
+        match command {
+            Command::Record(r, reply) => self.run_records(vec![(*r, reply)]).await,
+            Command::Authorize(d, reply) => self.run_authorizations(vec![(d, reply)]).await,
+            Command::Claim(call, max, reply) => {
+                let result = self
+                    .with_ctx(|a, ctx| Box::pin(a.claim(ctx, call, max)))
+                    .await;
+                let _ = reply.send(result);
+            }
+            Command::Reprint(r, reply) => {
+                let result = self.with_ctx(|a, ctx| Box::pin(a.reprint(ctx, *r))).await;
+                let _ = reply.send(result);
+            }
+            Command::Collect(h, reply) => {
+                let result = self.with_ctx(|a, ctx| Box::pin(a.collect(ctx, h))).await;
+                let _ = reply.send(result);
+            }
+            Command::SweepMaterial(after, reply) => {
+                let retention = self.config.material_retention;
+                let result = self
+                    .with_ctx(|a, ctx| Box::pin(a.sweep_material(ctx, retention, after)))
+                    .await;
+                let _ = reply.send(result);
+            }
+            Command::Reseal(after, reply) => {
+                let result = self.with_ctx(|a, ctx| Box::pin(a.reseal(ctx, after))).await;
+                let _ = reply.send(result);
+            }
+            Command::SweepEvents(reply) => {
+                let retention = self.config.event_retention;
+                let result = self
+                    .with_ctx(|a, ctx| Box::pin(a.sweep_events(ctx, retention)))
+                    .await;
+                let _ = reply.send(result);
+            }
+            Command::Cancel(id, reason, reply) => {
+                let result = self
+                    .with_ctx(|a, ctx| Box::pin(a.cancel(ctx, id, reason)))
+                    .await;
+                let _ = reply.send(result);
+            }
+            Command::Resolve(verdict, reply) => {
+                let result = self
+                    .with_ctx(|a, ctx| Box::pin(a.resolve(ctx, verdict)))
+                    .await;
+                let _ = reply.send(result);
+            }
+            Command::CompleteMany(call, c, reply) => {
+                let result = self
+                    .with_ctx(|a, ctx| Box::pin(a.complete_many(ctx, call, c)))
+                    .await;
+                let _ = reply.send(result);
+            }
+            Command::Complete(call, c, reply) => {
+                let result = self
+                    .with_ctx(|a, ctx| Box::pin(a.complete(ctx, call, c)))
+                    .await;
+                let _ = reply.send(result);
             }
         }
     }

@@ -1,15 +1,35 @@
-//! RecordResident: store a new resident with its print material, once.
+//! RecordResident: store a new resident with its print material, once;
+//! a batch of them per fenced transaction (`batch.rs`).
 
-use super::{Actor, Ctx, now};
+use super::{Actor, Ctx, State, now};
 use crate::error::{RegistryError, Result};
-use crate::etcd::{bounded, get, put};
-use ektp_election::FencedTxn;
+use crate::etcd::{bounded, decode, get_many, put};
+use ektp_election::{Fence, FencedTxn};
 use ektp_nik::Nik;
 use ektp_proto::storage::RequestRecord;
-use ektp_proto::v1::{EventKind, PrintMaterial, Resident, ResidentStatus};
+use ektp_proto::v1::{EventKind, PrintMaterial, Resident, ResidentStatus, Stats};
 use etcd_client::{Compare, CompareOp, PutOptions, TxnOp};
 use prost::Message;
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
+
+/// The error for a request id seen before with other content.
+fn reused_request_id() -> RegistryError {
+    RegistryError::Invalid {
+        field: "request_id",
+        description: "this request_id was already used for a different request".into(),
+    }
+}
+
+/// The record as stored: RECORDED now, with its material's digest.
+fn stored_resident(new: &NewResident) -> Resident {
+    let mut resident = new.resident.clone();
+    resident.status = ResidentStatus::Recorded as i32;
+    resident.create_time = Some(now());
+    resident.material_digest = material_digest(&new.material);
+    resident.update_time = resident.create_time;
+    resident
+}
 
 /// How often a new retention lease is started for idempotency records.
 const RETENTION_PERIOD: Duration = Duration::from_secs(3600);
@@ -25,82 +45,187 @@ pub struct NewResident {
     pub material: PrintMaterial,
 }
 
-impl Actor {
-    pub(super) async fn record(&self, ctx: Ctx<'_>, new: NewResident) -> Result<Resident> {
-        let Ctx { fence, state } = ctx;
-        let mut resident = new.resident;
-        resident.status = ResidentStatus::Recorded as i32;
-        resident.create_time = Some(now());
-        resident.material_digest = material_digest(&new.material);
-        resident.update_time = resident.create_time;
-        let lease = self.retention_lease(&mut state.retention_lease).await?;
-        let request = RequestRecord {
-            request_digest: new.digest.clone(),
-            nik: new.nik.as_str().to_owned(),
-            create_time_unix: unix_now(),
-            job_id: String::new(),
-        };
-        let mut stats = state.stats;
-        stats.recorded += 1;
+impl NewResident {
+    /// Bytes this record adds to a batch's transaction: its values, with
+    /// room for the seal, the request record, the event and the keys.
+    pub(super) fn size(&self) -> usize {
+        self.resident.encoded_len() + self.material.encoded_len() + 512
+    }
+}
 
-        let request_key = self.keys.request(&new.request_id);
-        let resident_key = self.keys.resident(&new.nik);
-        let txn = FencedTxn::new([&fence])
-            .when(Compare::create_revision(
-                request_key.as_str(),
-                CompareOp::Equal,
-                0,
-            ))
-            .when(Compare::create_revision(
-                resident_key.as_str(),
-                CompareOp::Equal,
-                0,
-            ))
-            .op(put(&resident_key, &resident))
-            .op(self.put_material(&new.nik, &new.material)?)
-            .op(TxnOp::put(
-                request_key.as_str(),
-                request.encode_to_vec(),
-                Some(PutOptions::new().with_lease(lease)),
-            ))
-            .op(put(&self.keys.stats(), &stats))
-            .op(state
-                .outbox
-                .append(EventKind::Recorded, new.nik.as_str(), "", "", ""));
-        if self.commit(txn).await?.is_some() {
-            state.stats = stats;
-            return Ok(resident);
+/// Operations one new record adds to a transaction: resident, material,
+/// request record, event (the batch adds one counter put).
+const OPS_PER_RECORD: usize = 4;
+/// Records per batch within etcd's operation limit.
+pub(super) const MAX_BATCH: usize = (super::batch::MAX_TXN_OPS - 1) / OPS_PER_RECORD;
+
+/// What a batch knows of request ids and NIKs: read from etcd, or recorded
+/// earlier in the batch.
+#[derive(Default)]
+struct Known<'b> {
+    /// Request digest by request id.
+    requests: HashMap<&'b str, Vec<u8>>,
+    /// Stored resident by NIK.
+    residents: HashMap<&'b str, Resident>,
+}
+
+/// A batch decided: its transaction and each caller's answer once it commits.
+struct Plan {
+    txn: FencedTxn,
+    answers: Vec<Result<Resident>>,
+    stats: Stats,
+    created: usize,
+}
+
+impl Actor {
+    /// Records a batch of residents in one fenced transaction and returns
+    /// one answer per resident, in order. Two records of one NIK in a batch
+    /// behave as if they came one after the other: the same request id gets
+    /// the same stored resident, another id ALREADY_EXISTS.
+    ///
+    /// Nearly every batch records only new residents, so it is first
+    /// committed assuming nothing in it was seen before, guarded by
+    /// `create_revision == 0` compares on every request id and NIK — one
+    /// round trip, as for a single record. Only when a compare fails is the
+    /// stored state read and the batch decided again from it; the fence
+    /// keeps anyone else from writing in between.
+    pub(super) async fn record_batch(
+        &self,
+        ctx: Ctx<'_>,
+        batch: Vec<NewResident>,
+    ) -> Result<Vec<Result<Resident>>> {
+        let Ctx { fence, state } = ctx;
+        let keys: Vec<(String, String)> = batch
+            .iter()
+            .map(|new| {
+                (
+                    self.keys.request(&new.request_id),
+                    self.keys.resident(&new.nik),
+                )
+            })
+            .collect();
+        let plan = self
+            .plan(&fence, state, &batch, &keys, Known::default())
+            .await?;
+        if self.commit(plan.txn).await?.is_some() {
+            state.stats = plan.stats;
+            return Ok(plan.answers);
         }
-        self.explain_conflict(&request_key, &new.digest, &new.nik)
-            .await
+        let known = self.read_known(&batch, &keys).await?;
+        let plan = self.plan(&fence, state, &batch, &keys, known).await?;
+        if plan.created > 0 {
+            self.commit_expected(plan.txn).await?;
+            state.stats = plan.stats;
+        }
+        Ok(plan.answers)
     }
 
-    /// A record was refused: either this request id was seen (a retry gets
-    /// the stored answer, a reuse for other content is refused) or the NIK
-    /// is already recorded.
-    async fn explain_conflict(
+    /// The stored request records and residents a batch refers to.
+    async fn read_known<'b>(
         &self,
-        request_key: &str,
-        digest: &[u8],
-        nik: &Nik,
-    ) -> Result<Resident> {
-        if let Some(seen) = get::<RequestRecord>(&self.client, request_key).await? {
-            if seen.value.request_digest != digest {
-                return Err(RegistryError::Invalid {
-                    field: "request_id",
-                    description: "this request_id was already used for a different request".into(),
-                });
+        batch: &'b [NewResident],
+        keys: &[(String, String)],
+    ) -> Result<Known<'b>> {
+        let reads: Vec<String> = keys
+            .iter()
+            .flat_map(|(request, resident)| [request.clone(), resident.clone()])
+            .collect();
+        let stored = get_many(&self.client, &reads).await?;
+        let mut known = Known::default();
+        for (new, found) in batch.iter().zip(stored.chunks(2)) {
+            if let [request, resident] = found {
+                if let Some(kv) = request {
+                    let digest = decode::<RequestRecord>(kv)?.value.request_digest;
+                    known.requests.insert(new.request_id.as_str(), digest);
+                }
+                if let Some(kv) = resident {
+                    let resident = decode::<Resident>(kv)?.value;
+                    known.residents.insert(new.nik.as_str(), resident);
+                }
             }
-            return get::<Resident>(&self.client, &self.keys.resident(nik))
-                .await?
-                .map(|v| v.value)
-                .ok_or_else(|| {
-                    RegistryError::Internal("idempotency record without its resident".into())
-                });
         }
-        Err(RegistryError::AlreadyExists(
-            "a resident with this nik is already recorded".into(),
-        ))
+        Ok(known)
+    }
+
+    /// Decides each record of a batch in order, given what is `known`, and
+    /// builds the transaction of the new ones.
+    async fn plan<'b>(
+        &self,
+        fence: &Fence,
+        state: &mut State,
+        batch: &'b [NewResident],
+        keys: &[(String, String)],
+        mut known: Known<'b>,
+    ) -> Result<Plan> {
+        let mut plan = Plan {
+            txn: FencedTxn::new([fence]),
+            answers: Vec::with_capacity(batch.len()),
+            stats: state.stats,
+            created: 0,
+        };
+        for (new, (request_key, resident_key)) in batch.iter().zip(keys) {
+            if let Some(digest) = known.requests.get(new.request_id.as_str()) {
+                plan.answers.push(if *digest != new.digest {
+                    Err(reused_request_id())
+                } else {
+                    known
+                        .residents
+                        .get(new.nik.as_str())
+                        .cloned()
+                        .ok_or_else(|| {
+                            RegistryError::Internal(
+                                "idempotency record without its resident".into(),
+                            )
+                        })
+                });
+                continue;
+            }
+            if known.residents.contains_key(new.nik.as_str()) {
+                plan.answers.push(Err(RegistryError::AlreadyExists(
+                    "a resident with this nik is already recorded".into(),
+                )));
+                continue;
+            }
+            let lease = self.retention_lease(&mut state.retention_lease).await?;
+            let resident = stored_resident(new);
+            let request = RequestRecord {
+                request_digest: new.digest.clone(),
+                nik: new.nik.as_str().to_owned(),
+                create_time_unix: unix_now(),
+                job_id: String::new(),
+            };
+            plan.stats.recorded += 1;
+            plan.created += 1;
+            plan.txn = plan
+                .txn
+                .when(Compare::create_revision(
+                    request_key.as_str(),
+                    CompareOp::Equal,
+                    0,
+                ))
+                .when(Compare::create_revision(
+                    resident_key.as_str(),
+                    CompareOp::Equal,
+                    0,
+                ))
+                .op(put(resident_key, &resident))
+                .op(self.put_material(&new.nik, &new.material)?)
+                .op(TxnOp::put(
+                    request_key.as_str(),
+                    request.encode_to_vec(),
+                    Some(PutOptions::new().with_lease(lease)),
+                ))
+                .op(state
+                    .outbox
+                    .append(EventKind::Recorded, new.nik.as_str(), "", "", ""));
+            known
+                .requests
+                .insert(new.request_id.as_str(), new.digest.clone());
+            known.residents.insert(new.nik.as_str(), resident.clone());
+            plan.answers.push(Ok(resident));
+        }
+        plan.txn = plan.txn.op(put(&self.keys.stats(), &plan.stats));
+        Ok(plan)
     }
 
     /// The lease for idempotency records written now; a new one each period,

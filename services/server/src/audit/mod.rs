@@ -21,7 +21,7 @@ mod retention;
 pub use api::AuditApi;
 pub use batch::BatchLimits;
 pub use context::{AuditContext, Method, caller_or_anonymous};
-pub use metrics::{BATCH_SIZE, BATCH_SIZE_BUCKETS, describe as describe_metrics};
+pub use metrics::{BATCH_SIZE_BUCKETS, describe as describe_metrics};
 pub use read::{Page, Query, ReadError};
 
 use batch::{Pending, Sealed};
