@@ -41,6 +41,7 @@ fn faithful_claim(i: u32) -> VerifyResidentRequest {
             regency: format!("{},", a.regency),
             province: a.province.to_lowercase(),
         }),
+        linearizable: false,
     }
 }
 
