@@ -174,10 +174,10 @@ async fn watch(client: &Client, keys: &Keys, index: &VerifyIndex, applied: &mut 
                     // Answers the oldest request; confirms the one before it,
                     // a round earlier, since etcd 3.4 may answer ahead of
                     // events already queued for this stream.
-                    if let Some(sent) = asked.pop_front() {
-                        if let Some(earlier) = previous.replace(sent) {
-                            index.confirm(earlier.into_std());
-                        }
+                    if let Some(sent) = asked.pop_front()
+                        && let Some(earlier) = previous.replace(sent)
+                    {
+                        index.confirm(earlier.into_std());
                     }
                     continue;
                 }

@@ -109,7 +109,7 @@ fn claim(i: u32, residents: u32) -> (VerifyResidentRequest, bool) {
     // Spread over all residents; every tenth NIK is not recorded (regency 99).
     let n = (u64::from(i) * 2_654_435_761 % u64::from(residents)) as u32;
     let mut r = seeded(n);
-    let known = i % 10 != 0;
+    let known = !i.is_multiple_of(10);
     if !known {
         r.nik = format!("{}99{}", &r.nik[..2], &r.nik[4..]);
     }
