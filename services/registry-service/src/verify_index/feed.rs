@@ -1,4 +1,5 @@
-//! Feeds the index: a paged read of `residents/` at one revision, then a
+//! Feeds the index: a paged read of `residents/` at one revision (NIK keys
+//! only: `residents/{16 digits}`), then a
 //! watch from the next revision. A broken watch resumes after the last
 //! revision applied; a compacted one (history gone) reloads from scratch.
 //! Progress is requested every [`PROGRESS_EVERY`] to confirm the index is
@@ -71,7 +72,13 @@ pub async fn run(client: Client, keys: Keys, index: VerifyIndex) {
     }
 }
 
-/// Reads every resident at one revision, page by page; the table and that revision.
+/// Reads every resident at one revision, page by page; the table and that
+/// revision.
+///
+/// Pages are read over a window of NIK numbers that adapts to hold about a
+/// page, never up to the end of the prefix: etcd 3.4 walks the whole range
+/// of a read before applying its limit, so "the next 1,000 from here to the
+/// end" would make a load quadratic (minutes for 1 M residents).
 async fn load(
     client: &Client,
     keys: &Keys,
@@ -86,29 +93,41 @@ async fn load(
     let expected = usize::try_from(first.count()).unwrap_or(0);
     // A little room for residents recorded while loading.
     let mut table = Table::with_capacity(expected + expected / 64);
-    let mut from = prefix.into_bytes();
-    loop {
+    let key = |nik: u64| format!("{prefix}{nik:016}").into_bytes();
+    // Residents spread evenly would fill a page per this many NIK numbers.
+    let mut width = (NIKS / (expected as u64 / PAGE as u64 + 1)).max(1);
+    let mut cursor = 0_u64;
+    while cursor < NIKS {
+        let upto = cursor.saturating_add(width);
         let options = GetOptions::new()
-            .with_range(end.clone())
+            .with_range(if upto >= NIKS { end.clone() } else { key(upto) })
             .with_revision(revision)
             .with_limit(PAGE);
-        let mut page = bounded("range", etcd.get(from.clone(), Some(options))).await?;
-        let more = page.more();
+        let mut page = bounded("range", etcd.get(key(cursor), Some(options))).await?;
         let kvs = page.take_kvs();
-        let Some(last) = kvs.last() else { break };
-        from = last.key().to_vec();
-        from.push(0);
         for kv in &kvs {
             if let Some(row) = row_of(index, kv) {
                 table.push_loaded(row);
             }
         }
-        if !more {
-            break;
+        if page.more() {
+            // Too wide: go on after the last key read, in a narrower window.
+            let last = kvs.last().and_then(|kv| nik_of(kv.key())).unwrap_or(cursor);
+            cursor = last.max(cursor) + 1;
+            width = (width / 2).max(1);
+        } else {
+            cursor = upto;
+            if kvs.len() < PAGE_USIZE / 2 {
+                width = width.saturating_mul(2);
+            }
         }
     }
     Ok((table, revision))
 }
+
+/// NIK numbers: 16 digits.
+const NIKS: u64 = 10_000_000_000_000_000;
+const PAGE_USIZE: usize = PAGE as usize;
 
 /// The row for a stored resident; a value that does not decode becomes an
 /// unreadable row (answered from etcd), a key that is not a NIK nothing.

@@ -17,7 +17,8 @@ use prost::Message;
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tokio_stream::StreamExt;
+use tokio::sync::{Semaphore, mpsc};
+use tokio_stream::wrappers::ReceiverStream;
 use tonic::transport::Channel;
 
 type Result<T> = ektp_tests::Result<T>;
@@ -30,6 +31,9 @@ const TXN_OPS: u32 = 128;
 const SEED_IN_FLIGHT: u32 = 32;
 /// Distinct claims the streams cycle through.
 const CLAIM_POOL: u32 = 20_000;
+/// Claims a stream has sent and not had answered (as a client keeping a
+/// window would; without one, latency only measures HTTP/2 buffering).
+const CLIENT_WINDOW: usize = 2_048;
 
 /// Seeded resident `i`: `resident(i)` moved to regency 28 and up, so its NIK
 /// is unique up to 99 × 989,901 residents and never one the record phase used.
@@ -164,20 +168,33 @@ pub async fn drive(
         tasks.push(tokio::spawn(async move {
             let sent = Arc::new(Mutex::new(VecDeque::<Instant>::new()));
             let offset = s as u32 * 7_919;
-            let (requests_pool, stamps) = (pool.clone(), sent.clone());
-            let requests = tokio_stream::iter(0..per_stream).map(move |i| {
-                if let Ok(mut q) = stamps.lock() {
-                    q.push_back(Instant::now());
+            let window = Arc::new(Semaphore::new(CLIENT_WINDOW));
+            let (tx, rx) = mpsc::channel(64);
+            let (requests_pool, stamps, room) = (pool.clone(), sent.clone(), window.clone());
+            tokio::spawn(async move {
+                for i in 0..per_stream {
+                    let Ok(permit) = room.acquire().await else {
+                        return;
+                    };
+                    permit.forget();
+                    let claim = requests_pool[((offset + i) % CLAIM_POOL) as usize]
+                        .0
+                        .clone();
+                    if let Ok(mut q) = stamps.lock() {
+                        q.push_back(Instant::now());
+                    }
+                    if tx.send(claim).await.is_err() {
+                        return;
+                    }
                 }
-                requests_pool[((offset + i) % CLAIM_POOL) as usize]
-                    .0
-                    .clone()
             });
+            let requests = ReceiverStream::new(rx);
             let request = ektp_tests::stated(requests, "throughput benchmark");
             let mut answers = client.verify_residents(request).await?.into_inner();
             let mut latencies = Vec::with_capacity(per_stream as usize);
             let (mut wrong, mut i) = (0_u64, 0_u32);
             while let Some(answer) = answers.message().await? {
+                window.add_permits(1);
                 let at = sent.lock().ok().and_then(|mut q| q.pop_front());
                 if let Some(at) = at {
                     latencies.push(at.elapsed());
