@@ -1,10 +1,16 @@
 //! Identity verification: a claim about a NIK is answered match / no match
 //! per claimed field, by any replica, one at a time or streamed in order —
-//! and never with the record's data.
+//! and never with the record's data; from each replica's in-memory index,
+//! which follows records, cards and data changes, or from etcd when a claim
+//! asks for `linearizable` and while a restarted replica rebuilds its index.
 
 use ektp_proto::v1::*;
-use ektp_tests::cluster::{Cluster, Spec};
-use ektp_tests::residents::{record_request, resident};
+use ektp_tests::cluster::{Cluster, Service, Spec};
+use ektp_tests::probe::{sample, scrape, wait_printed};
+use ektp_tests::residents::{authorize_request, photo, record_request, resident, signature};
+use ektp_tests::retry::lazy_clients;
+use ektp_tests::wait::until;
+use std::time::{Duration, Instant};
 use tonic::Code;
 use tonic_types::StatusExt;
 
@@ -41,6 +47,7 @@ fn faithful_claim(i: u32) -> VerifyResidentRequest {
             regency: format!("{},", a.regency),
             province: a.province.to_lowercase(),
         }),
+        linearizable: false,
     }
 }
 
@@ -218,5 +225,190 @@ async fn a_thousand_streamed_claims_are_answered_in_order_and_a_bad_one_does_not
             assert_eq!(address_parts(answer), [FieldMatch::Match; 7], "answer {i}");
         }
     }
+    Ok(())
+}
+
+/// `ektp_verify_index_*` of registry replica `i`: (ready, residents, lag seconds).
+async fn index_gauges(cluster: &Cluster, i: usize) -> Option<(f64, f64, f64)> {
+    let text = scrape(cluster.registry[i].metrics_port).await.ok()?;
+    Some((
+        sample(&text, "ektp_verify_index_ready")?,
+        sample(&text, "ektp_verify_index_residents")?,
+        sample(&text, "ektp_verify_index_lag_seconds")?,
+    ))
+}
+
+/// Polls replica `i` with `claim` until `accept` holds for its answer.
+async fn until_answer(
+    cluster: &Cluster,
+    i: usize,
+    what: &str,
+    claim: VerifyResidentRequest,
+    accept: impl Fn(&VerifyResidentResponse) -> bool,
+) -> Result {
+    until(what, Duration::from_secs(60), || async {
+        let mut client = cluster.registry_client(i).await.ok()?;
+        let answer = client.verify_resident(claim.clone()).await.ok()?;
+        accept(answer.get_ref()).then_some(())
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_index_follows_records_cards_and_data_changes_and_linearizable_claims_see_them_at_once()
+-> Result {
+    let dir = tempfile::tempdir()?;
+    let cluster = Cluster::start(Spec::test(dir.path())?).await?;
+    let addresses: Vec<String> = cluster.registry.iter().map(|n| n.address.clone()).collect();
+    let clients = lazy_clients(&addresses)?;
+    let leader = cluster
+        .wait_leader(Service::Registry, Duration::from_secs(10))
+        .await?;
+    let follower = 1 - leader;
+    until(
+        "the follower's index to be ready",
+        Duration::from_secs(30),
+        || async {
+            index_gauges(&cluster, follower)
+                .await
+                .filter(|g| g.0 == 1.0)
+        },
+    )
+    .await?;
+
+    // A linearizable claim sees a record at once, on the follower too.
+    let mut registry = cluster.registry_client(leader).await?;
+    registry.record_resident(record_request(0)).await?;
+    let mut on_follower = cluster.registry_client(follower).await?;
+    let linearizable = VerifyResidentRequest {
+        linearizable: true,
+        ..faithful_claim(0)
+    };
+    let answer = on_follower
+        .verify_resident(linearizable)
+        .await?
+        .into_inner();
+    assert!(answer.found);
+    assert_eq!(address_parts(&answer), [FieldMatch::Match; 7]);
+
+    // The index catches up with the record, then with the printed card.
+    until_answer(
+        &cluster,
+        follower,
+        "the index to know the record",
+        faithful_claim(0),
+        |a| a.found && a.full_name() == FieldMatch::Match && !a.has_active_card,
+    )
+    .await?;
+    registry.authorize_print(authorize_request(0)).await?;
+    wait_printed(&clients, 1, Duration::from_secs(60)).await?;
+    until_answer(
+        &cluster,
+        follower,
+        "the index to see the card",
+        faithful_claim(0),
+        |a| a.has_active_card,
+    )
+    .await?;
+
+    // A data-change reprint: the corrected name matches, the old one no longer.
+    let mut corrected = resident(0);
+    corrected.full_name = "Siti Nurhaliza".into();
+    registry
+        .request_reprint(RequestReprintRequest {
+            nik: corrected.nik.clone(),
+            reason: PrintReason::DataChange as i32,
+            reference: "KK update".into(),
+            request_id: "verify-change-0".into(),
+            resident: Some(corrected.clone()),
+            material: Some(PrintMaterial {
+                photo: photo(),
+                signature: signature(),
+            }),
+        })
+        .await?;
+    let new_name = VerifyResidentRequest {
+        full_name: "siti  NURHALIZA".into(),
+        ..nik_only(corrected.nik.clone())
+    };
+    let flipped = Instant::now();
+    until_answer(
+        &cluster,
+        follower,
+        "the index to see the data change",
+        new_name.clone(),
+        |a| a.full_name() == FieldMatch::Match,
+    )
+    .await?;
+    let linearizable = VerifyResidentRequest {
+        linearizable: true,
+        ..new_name
+    };
+    let answer = on_follower
+        .verify_resident(linearizable)
+        .await?
+        .into_inner();
+    assert_eq!(answer.full_name(), FieldMatch::Match);
+    let old = on_follower
+        .verify_resident(faithful_claim(0))
+        .await?
+        .into_inner();
+    assert_eq!(old.full_name(), FieldMatch::NoMatch);
+    assert_eq!(old.birth_date(), FieldMatch::Match);
+    assert!(flipped.elapsed() < Duration::from_secs(60));
+
+    // The index is confirmed current well within its bound.
+    let (ready, residents, lag) = until("a fresh lag figure", Duration::from_secs(10), || async {
+        index_gauges(&cluster, follower).await.filter(|g| g.2 < 1.0)
+    })
+    .await?;
+    assert_eq!((ready, residents), (1.0, 1.0), "lag {lag}");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_replica_answers_from_etcd_then_rebuilds_its_index() -> Result {
+    let dir = tempfile::tempdir()?;
+    let mut cluster = cluster_with_residents(dir.path()).await?;
+    let leader = cluster
+        .wait_leader(Service::Registry, Duration::from_secs(10))
+        .await?;
+    let restarted = 1 - leader;
+    cluster.registry[restarted].proc.restart()?;
+    // Right answers from the first one it gives, index loaded or not.
+    for i in 0..RECORDED {
+        until_answer(
+            &cluster,
+            restarted,
+            "a right answer after restart",
+            faithful_claim(i),
+            |a| a.found && address_parts(a) == [FieldMatch::Match; 7],
+        )
+        .await?;
+    }
+    until(
+        "the restarted replica's index",
+        Duration::from_secs(30),
+        || async {
+            index_gauges(&cluster, restarted)
+                .await
+                .filter(|g| g.0 == 1.0 && g.1 == f64::from(RECORDED))
+        },
+    )
+    .await?;
+    let mut client = cluster.registry_client(restarted).await?;
+    let requests: Vec<_> = (0..RECORDED).map(faithful_claim).collect();
+    let mut answers = client
+        .verify_residents(tokio_stream::iter(requests))
+        .await?
+        .into_inner();
+    let mut count = 0;
+    while let Some(answer) = answers.message().await? {
+        assert!(answer.found, "{answer:?}");
+        assert_eq!(answer.full_name(), FieldMatch::Match);
+        assert_eq!(address_parts(&answer), [FieldMatch::Match; 7]);
+        count += 1;
+    }
+    assert_eq!(count, RECORDED);
     Ok(())
 }

@@ -30,6 +30,11 @@ pub struct RegistryConfig {
     /// Seconds between retention sweeps (events, print material, audit trail).
     #[arg(long, env = "EKTP_RETENTION_SWEEP_SECS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub retention_sweep_secs: u64,
+    /// Longest a replica answers verifications from its in-memory index
+    /// after the index was last confirmed current (ms); beyond it, and while
+    /// the index loads, answers come from etcd.
+    #[arg(long, env = "EKTP_VERIFY_INDEX_MAX_LAG_MS", default_value_t = 2_000, value_parser = clap::value_parser!(u64).range(250..=600_000))]
+    pub verify_index_max_lag_ms: u64,
     /// Directory of print material keys (a mounted Secret): one file per key,
     /// named by its id (`[a-z0-9-]`), holding 32 random bytes or 64 hex characters.
     #[arg(long, env = "EKTP_MATERIAL_KEYS_DIR")]
@@ -56,6 +61,10 @@ impl RegistryConfig {
 
     pub fn event_retention(&self) -> Duration {
         Duration::from_secs(self.event_retention_hours * 3600)
+    }
+
+    pub fn verify_index_max_lag(&self) -> Duration {
+        Duration::from_millis(self.verify_index_max_lag_ms)
     }
 
     pub fn request_retention(&self) -> Duration {

@@ -18,6 +18,7 @@ mod validate_lifecycle;
 #[cfg(test)]
 mod validate_props;
 mod verify;
+mod verify_index;
 mod writer;
 
 pub use config::RegistryConfig;
@@ -46,6 +47,7 @@ pub struct App {
     keys: Keys,
     setup: ektp_server::ServerSetup,
     audit: AuditLog,
+    verify_index: verify_index::VerifyIndex,
 }
 
 impl App {
@@ -92,6 +94,12 @@ impl App {
             config.node.advertised(local_addr),
             ektp_server::AuditBatchLimits::default(),
         );
+        // Loads in the background; verification answers from etcd meanwhile.
+        let verify_index = verify_index::VerifyIndex::spawn(
+            client.clone(),
+            keys.clone(),
+            config.verify_index_max_lag(),
+        );
         let store = store::Store::new(client, keys.clone());
         Ok(Self {
             config,
@@ -103,6 +111,7 @@ impl App {
             keys,
             setup,
             audit,
+            verify_index,
         })
     }
 
@@ -145,6 +154,7 @@ impl App {
             writer: self.writer.clone(),
             forwarder: forwarder.clone(),
             audit: auditor.clone(),
+            verify_index: self.verify_index.clone(),
         };
         let print_queue = grpc::PrintQueueApi {
             writer: self.writer.clone(),
@@ -193,7 +203,10 @@ pub async fn run(
     config: RegistryConfig,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), StartError> {
-    ektp_server::install_metrics("registry", gauges::describe);
+    ektp_server::install_metrics("registry", || {
+        gauges::describe();
+        verify_index::describe();
+    });
     let metrics_listener = ektp_server::bind(config.metrics_listen()).await?;
     App::build(config)
         .await?

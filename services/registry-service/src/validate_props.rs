@@ -215,7 +215,7 @@ proptest! {
         birth_place in text(),
         address in address(),
     ) {
-        let request = pb::VerifyResidentRequest { nik, full_name, birth_date, birth_place, address };
+        let request = pb::VerifyResidentRequest { nik, full_name, birth_date, birth_place, address, linearizable: false };
         ok_or_invalid(crate::grpc::verification::check_claim(&request))?;
     }
 }

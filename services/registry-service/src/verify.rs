@@ -85,7 +85,7 @@ fn address(claimed: &Address, recorded: &Address) -> AddressMatch {
 }
 
 /// Whether `claimed` was claimed at all (blank counts as not claimed).
-fn is_claimed(claimed: &str) -> bool {
+pub(crate) fn is_claimed(claimed: &str) -> bool {
     !claimed.trim().is_empty()
 }
 
@@ -119,7 +119,7 @@ fn neighbourhood(claimed: &str, recorded: &str) -> FieldMatch {
 }
 
 /// The digits of a number without leading zeros (any length, no overflow).
-fn number(text: &str) -> Option<&str> {
+pub(crate) fn number(text: &str) -> Option<&str> {
     let text = text.trim();
     if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
         return None;
@@ -165,6 +165,7 @@ mod tests {
                 regency: "Sampang.".into(),
                 province: "jawa  timur".into(),
             }),
+            linearizable: false,
         }
     }
 

@@ -2,8 +2,14 @@
 //! etcd puts of a record-sized value at 1, 16 and 64 in flight; RecordResident
 //! at the same concurrencies (throughput, p50, p99); the print pipeline with an
 //! instant printer (claimed-and-completed cards per second); peak RSS of the
-//! registry and print leaders. Prints one summary line last. Verification at
-//! scale is not measured yet (`verify_s=na`).
+//! print leader; then verification at voter-list scale ([`verify`]):
+//! `--residents` seeded straight into etcd, the registry replicas restarted
+//! to load their indexes, `VerifyResidents` streams driven at them, and the
+//! registry replicas' peak RSS holding those residents. Prints one summary
+//! line last.
+
+#[path = "throughput_bench/verify.rs"]
+mod verify;
 
 use clap::Parser;
 use ektp_proto::v1::print_control_client::PrintControlClient;
@@ -25,6 +31,15 @@ struct Args {
     /// Cards printed in the pipeline measurement.
     #[arg(long, default_value_t = 1000)]
     cards: u32,
+    /// Residents seeded for the verification measurement.
+    #[arg(long, default_value_t = 1_000_000)]
+    residents: u32,
+    /// Verifications streamed in the verification measurement.
+    #[arg(long, default_value_t = 1_000_000)]
+    verify_claims: u32,
+    /// Concurrent VerifyResidents streams (spread over the registry replicas).
+    #[arg(long, default_value_t = 4)]
+    verify_streams: usize,
     /// Working directory (logs), kept after the run.
     #[arg(long, default_value = "target/bench-throughput")]
     dir: std::path::PathBuf,
@@ -103,7 +118,7 @@ async fn run(args: Args) -> Result<()> {
     spec.sim_printer = Some(u32::MAX);
     spec.claim_batch = 32;
     spec.blanks = 1_000_000;
-    let cluster = Cluster::start(spec).await?;
+    let mut cluster = Cluster::start(spec).await?;
     let leader = cluster
         .wait_leader(Service::Registry, Duration::from_secs(10))
         .await?;
@@ -182,13 +197,60 @@ async fn run(args: Args) -> Result<()> {
     let print_leader = cluster
         .wait_leader(Service::Print, Duration::from_secs(10))
         .await?;
-    let registry_rss = peak_rss_mib(cluster.registry[leader].proc.pid());
+    let registry_rss_recorded = peak_rss_mib(cluster.registry[leader].proc.pid());
     let print_rss = peak_rss_mib(cluster.print[print_leader].proc.pid());
     println!(
-        "peak RSS: registry leader {registry_rss:.0} MiB holding {recorded} residents; print leader {print_rss:.0} MiB"
+        "peak RSS: registry leader {registry_rss_recorded:.0} MiB holding {recorded} residents; print leader {print_rss:.0} MiB"
+    );
+
+    // Verification at scale, against freshly started replicas.
+    let seed_rate = verify::seed(&cluster, args.residents).await?;
+    println!(
+        "seeded {} residents straight into etcd at {seed_rate:.0}/s; restarting the registry replicas to load their indexes",
+        args.residents
+    );
+    let load = verify::restart_registries(&mut cluster, args.residents).await?;
+    println!(
+        "verification indexes loaded ({} residents, slowest replica ready {:.1} s after restart)",
+        args.residents,
+        load.as_secs_f64()
+    );
+    let mut channels = Vec::new();
+    for node in &cluster.registry {
+        channels.push(node.channel().await?);
+    }
+    let v = verify::drive(
+        &channels,
+        args.verify_streams,
+        args.verify_claims,
+        args.residents,
+    )
+    .await?;
+    println!(
+        "VerifyResidents: {:.0}/s over {} streams on {} replicas, {} residents  p50 {:.1} ms  p99 {:.1} ms per verification (in a saturated stream)  wrong answers {}",
+        v.per_s,
+        args.verify_streams,
+        channels.len(),
+        args.residents,
+        v.p50_ms,
+        v.p99_ms,
+        v.wrong
+    );
+    if v.wrong > 0 {
+        return Err(format!("{} verifications answered wrong", v.wrong).into());
+    }
+    let registry_rss = cluster
+        .registry
+        .iter()
+        .map(|n| peak_rss_mib(n.proc.pid()))
+        .fold(f64::NAN, f64::max);
+    println!(
+        "peak RSS: registry replicas up to {registry_rss:.0} MiB holding {} residents in their indexes",
+        args.residents
     );
     println!(
-        "bench record_ratio_64={record_ratio_64:.2} record_p99_ms_64={record_p99_64:.1} print_cards_s={print_cards_s:.0} verify_s=na registry_rss_mib={registry_rss:.0} print_rss_mib={print_rss:.0}"
+        "bench record_ratio_64={record_ratio_64:.2} record_p99_ms_64={record_p99_64:.1} print_cards_s={print_cards_s:.0} verify_s={:.0} registry_rss_mib={registry_rss:.0} print_rss_mib={print_rss:.0}",
+        v.per_s
     );
     Ok(())
 }

@@ -5,6 +5,7 @@ use super::audited::{self, Auditor};
 use crate::error::RegistryError;
 use crate::ids::JobId;
 use crate::store::Store;
+use crate::verify_index::VerifyIndex;
 use crate::writer::Writer;
 use crate::{validate, validate_lifecycle};
 use ektp_nik::Nik;
@@ -24,6 +25,7 @@ pub struct RegistryApi {
     pub writer: Writer,
     pub forwarder: Forwarder,
     pub audit: Auditor,
+    pub verify_index: VerifyIndex,
 }
 
 #[tonic::async_trait]
@@ -238,9 +240,15 @@ impl Registry for RegistryApi {
         request: Request<VerifyResidentRequest>,
     ) -> Result<Response<VerifyResidentResponse>, Status> {
         let ctx = AuditContext::of(&request, audited::VERIFY_RESIDENT)?;
-        super::verification::verify_one(&self.store, &self.audit, ctx, request.into_inner())
-            .await
-            .map(Response::new)
+        super::verification::verify_one(
+            &self.store,
+            &self.verify_index,
+            &self.audit,
+            ctx,
+            request.into_inner(),
+        )
+        .await
+        .map(Response::new)
     }
 
     type VerifyResidentsStream = ServerStream<VerifyResidentResponse>;
@@ -252,6 +260,7 @@ impl Registry for RegistryApi {
         let ctx = AuditContext::of(&request, audited::VERIFY_RESIDENTS)?;
         Ok(Response::new(super::verification::verify_stream(
             self.store.clone(),
+            self.verify_index.clone(),
             self.audit.clone(),
             ctx,
             request.into_inner(),

@@ -31,6 +31,8 @@ pub struct Pending {
 pub struct BatchLimits {
     /// A batch is sealed once it holds this many entries.
     pub max_entries: usize,
+    /// ... or about this many encoded bytes (etcd refuses requests over 1.5 MiB).
+    pub max_bytes: usize,
     /// ... or this long after its first record arrived.
     pub linger: Duration,
     /// Most batches committing at once.
@@ -40,9 +42,12 @@ pub struct BatchLimits {
 impl Default for BatchLimits {
     fn default() -> Self {
         Self {
-            max_entries: 512,
+            // Verification streams send tens of thousands of entries a
+            // second: big batches keep that to a few etcd writes.
+            max_entries: 4_096,
+            max_bytes: 1024 * 1024,
             linger: Duration::from_millis(2),
-            max_in_flight: 4,
+            max_in_flight: 8,
         }
     }
 }
@@ -61,11 +66,13 @@ async fn collect(rx: &mut mpsc::Receiver<Pending>, limits: BatchLimits) -> Optio
     let first = rx.recv().await?;
     let deadline = Instant::now() + limits.linger;
     let mut count = first.entries.len();
+    let mut bytes = encoded_len(&first);
     let mut batch = vec![first];
-    while count < limits.max_entries {
+    while count < limits.max_entries && bytes < limits.max_bytes {
         match tokio::time::timeout_at(deadline, rx.recv()).await {
             Ok(Some(pending)) => {
                 count += pending.entries.len();
+                bytes += encoded_len(&pending);
                 batch.push(pending);
             }
             Ok(None) | Err(_) => break,
@@ -73,6 +80,19 @@ async fn collect(rx: &mut mpsc::Receiver<Pending>, limits: BatchLimits) -> Optio
     }
     Some(batch)
 }
+
+/// About what a record adds to a batch: its entries, plus the node and time
+/// stamped at commit.
+fn encoded_len(pending: &Pending) -> usize {
+    pending
+        .entries
+        .iter()
+        .map(|e| e.encoded_len() + STAMP_BYTES)
+        .sum()
+}
+
+/// Room for the node address and commit time stamped on each entry.
+const STAMP_BYTES: usize = 80;
 
 /// Stamps every entry with the commit time and node and encodes the batch;
 /// also returns the callers to answer.
@@ -198,6 +218,7 @@ mod tests {
     async fn concurrent_records_share_batches_and_each_is_answered_after_its_commit() {
         let limits = BatchLimits {
             max_entries: 64,
+            max_bytes: 1024 * 1024,
             linger: Duration::from_millis(20),
             max_in_flight: 2,
         };
@@ -223,6 +244,29 @@ mod tests {
             .flat_map(|b| &b.entries)
             .all(|e| e.node == "http://n:1" && e.time.is_some());
         assert!(node_and_time);
+    }
+
+    #[tokio::test]
+    async fn a_batch_is_sealed_before_it_outgrows_its_byte_limit() {
+        let limits = BatchLimits {
+            max_bytes: 2_000,
+            linger: Duration::from_millis(50),
+            ..BatchLimits::default()
+        };
+        let (tx, kept) = start(limits, false);
+        let calls = (0..200).map(|i| {
+            let tx = tx.clone();
+            tokio::spawn(async move { record(&tx, &format!("{i:016}")).await })
+        });
+        for call in calls.collect::<Vec<_>>() {
+            assert_eq!(call.await.ok(), Some(Ok(())));
+        }
+        let batches = kept.lock().map(|b| b.clone()).unwrap_or_default();
+        assert!(batches.len() > 1, "one batch of {} entries", batches.len());
+        for batch in &batches {
+            // The limit, plus the one record that crossed it.
+            assert!(batch.encoded_len() < 2_000 + 200, "{}", batch.encoded_len());
+        }
     }
 
     #[tokio::test]

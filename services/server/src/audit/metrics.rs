@@ -11,7 +11,7 @@ pub const WRITE_FAILURES: &str = "ektp_audit_write_failures_total";
 
 /// Buckets of [`BATCH_SIZE`]: entries, up to past the largest batch.
 pub const BATCH_SIZE_BUCKETS: &[f64] = &[
-    1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1024.0, 2048.0,
+    1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1024.0, 2048.0, 4096.0, 8192.0,
 ];
 
 /// Describes the audit metrics.

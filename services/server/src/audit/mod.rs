@@ -8,7 +8,7 @@
 //! its result to [`AuditLog::answer`], which gives the result back only once
 //! the call's entries are committed, and UNAVAILABLE instead when they could
 //! not be. Entries are group-committed ([`batch`]): one etcd write per batch
-//! of up to 512 entries or 2 ms, not one per entry.
+//! of up to 4,096 entries (1 MiB) or 2 ms, not one per entry.
 
 mod api;
 mod batch;
