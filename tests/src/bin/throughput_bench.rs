@@ -1,6 +1,7 @@
 //! The throughput benchmark, beside raw etcd measured in the same run: raw
 //! etcd puts of a record-sized value at 1, 16 and 64 in flight; RecordResident
-//! at the same concurrencies (throughput, p50, p99); the print pipeline with an
+//! at the same concurrencies (throughput, p50, p99, records per writer commit
+//! from the leader's `ektp_registry_commit_batch_size`); the print pipeline with an
 //! instant printer (claimed-and-completed cards per second); peak RSS of the
 //! registry and print leaders. Prints one summary line last. Verification at
 //! scale is not measured yet (`verify_s=na`).
