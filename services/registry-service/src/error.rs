@@ -56,6 +56,24 @@ impl From<TxnError> for RegistryError {
     }
 }
 
+impl RegistryError {
+    /// The code this error answers with (as mapped below), for the outcome
+    /// of an audit entry written before the answer is built.
+    pub fn code(&self) -> tonic::Code {
+        use tonic::Code;
+        match self {
+            RegistryError::Invalid { .. } => Code::InvalidArgument,
+            RegistryError::NotFound(_) => Code::NotFound,
+            RegistryError::AlreadyExists(_) => Code::AlreadyExists,
+            RegistryError::FailedPrecondition(_) | RegistryError::StaleEpoch(_) => {
+                Code::FailedPrecondition
+            }
+            RegistryError::NotLeader | RegistryError::Unavailable(_) => Code::Unavailable,
+            RegistryError::Internal(_) => Code::Internal,
+        }
+    }
+}
+
 impl From<RegistryError> for Status {
     fn from(e: RegistryError) -> Self {
         match e {

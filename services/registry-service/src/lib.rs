@@ -76,23 +76,24 @@ impl App {
                 margin: config.node.lease_margin(),
             },
         );
+        let audit = AuditLog::spawn(
+            client.clone(),
+            keys.prefix(),
+            config.node.advertised(local_addr),
+            ektp_server::AuditBatchLimits::default(),
+        );
         let writer = writer::Writer::spawn(
             client.clone(),
             keys.clone(),
             election.clone(),
             std::sync::Arc::new(material_keys),
+            audit.clone(),
             writer::WriterConfig {
                 max_print_attempts: config.max_print_attempts,
                 request_retention: config.request_retention(),
                 event_retention: config.event_retention(),
                 material_retention: Duration::from_secs(config.material_retention_secs),
             },
-        );
-        let audit = AuditLog::spawn(
-            client.clone(),
-            keys.prefix(),
-            config.node.advertised(local_addr),
-            ektp_server::AuditBatchLimits::default(),
         );
         // Loads in the background; verification answers from etcd meanwhile.
         let verify_index = verify_index::VerifyIndex::spawn(

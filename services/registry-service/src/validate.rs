@@ -37,6 +37,7 @@ pub fn record(request: pb::RecordResidentRequest) -> Result<NewResident, Status>
         nik,
         resident,
         material,
+        audit: None,
     })
 }
 

@@ -25,8 +25,8 @@ mod telemetry;
 mod tls;
 
 pub use audit::{
-    AuditApi, AuditContext, AuditLog, BatchLimits as AuditBatchLimits, Method as AuditedMethod,
-    caller_or_anonymous,
+    AuditApi, AuditContext, AuditInTxn, AuditLog, BatchLimits as AuditBatchLimits,
+    Method as AuditedMethod, caller_or_anonymous,
 };
 pub use auth::{
     Access, AuthArgs, AuthGate, CALLER_HEADER, Caller, PURPOSE_HEADER, Policy, Role, TABLE, access,

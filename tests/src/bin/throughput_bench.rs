@@ -1,6 +1,7 @@
 //! The throughput benchmark, beside raw etcd measured in the same run: raw
 //! etcd puts of a record-sized value at 1, 16 and 64 in flight; RecordResident
-//! at the same concurrencies (throughput, p50, p99); the print pipeline with an
+//! at the same concurrencies (throughput, p50, p99, records per writer commit
+//! from the leader's `ektp_registry_commit_batch_size`); the print pipeline with an
 //! instant printer (claimed-and-completed cards per second); peak RSS of the
 //! print leader; then verification at voter-list scale ([`verify`]):
 //! `--residents` seeded straight into etcd, the registry replicas restarted
@@ -15,7 +16,7 @@ use clap::Parser;
 use ektp_proto::v1::print_control_client::PrintControlClient;
 use ektp_proto::v1::{PausePrinterRequest, ResumePrinterRequest};
 use ektp_tests::cluster::{Cluster, Service, Spec};
-use ektp_tests::probe::{stats, wait_printed};
+use ektp_tests::probe::{sample, scrape, stats, wait_printed};
 use ektp_tests::residents::{authorize_request, record_request};
 use ektp_tests::retry::lazy_clients;
 use std::process::ExitCode;
@@ -46,6 +47,10 @@ struct Args {
 }
 
 type Result<T> = ektp_tests::Result<T>;
+
+/// The registry writer's cap on records per commit (etcd's default 128
+/// operations per transaction level), for reading the batch sizes.
+const RECORD_BATCH_CAP: u32 = 29;
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -109,6 +114,16 @@ fn peak_rss_mib(pid: Option<u32>) -> f64 {
         .map_or(f64::NAN, |kib| kib / 1024.0)
 }
 
+/// The leader's commit batch histogram so far: (sum, count).
+async fn commit_batches(metrics_port: u16) -> (f64, f64) {
+    let Ok(text) = scrape(metrics_port).await else {
+        return (f64::NAN, f64::NAN);
+    };
+    // Not exported before the first commit: none yet.
+    let series = |suffix| sample(&text, &format!("ektp_registry_commit_batch_size_{suffix}"));
+    (series("sum").unwrap_or(0.0), series("count").unwrap_or(0.0))
+}
+
 async fn run(args: Args) -> Result<()> {
     if args.dir.exists() {
         std::fs::remove_dir_all(&args.dir)?;
@@ -140,6 +155,8 @@ async fn run(args: Args) -> Result<()> {
         })
         .await?;
         let base = recorded;
+        let metrics_port = cluster.registry[leader].metrics_port;
+        let batches_before = commit_batches(metrics_port).await;
         let clients = leader_client.clone();
         let (records, latencies) = drive(args.requests, concurrency, move |i| {
             let mut client = clients[0].clone();
@@ -157,6 +174,16 @@ async fn run(args: Args) -> Result<()> {
         println!(
             "concurrency {concurrency:>2}: raw etcd puts {raw:>7.0}/s  RecordResident {records:>7.0}/s (ratio {:.2})  p50 {p50:.1} ms  p99 {p99:.1} ms",
             records / raw
+        );
+        let batches_after = commit_batches(metrics_port).await;
+        let (sum, count) = (
+            batches_after.0 - batches_before.0,
+            batches_after.1 - batches_before.1,
+        );
+        println!(
+            "concurrency {concurrency:>2}: {count:.0} record commits, {:.1} records per commit (cap {})",
+            sum / count,
+            RECORD_BATCH_CAP
         );
         if concurrency == 64 {
             record_ratio_64 = records / raw;

@@ -68,6 +68,26 @@ impl Auditor {
         self.log.answer(&ctx, result, [nik.trim().to_owned()]).await
     }
 
+    /// Runs `work`, a write about the person `nik` whose writer commits the
+    /// call's audit entry in the change's own transaction: an `Ok(answer)`
+    /// already has its entry and is returned as it is; an `Err` (refused
+    /// before the writer, or the writer's transaction failed, so no entry
+    /// committed) is audited here, as [`Self::about`].
+    pub async fn about_written<R>(
+        &self,
+        ctx: AuditContext,
+        nik: &str,
+        work: impl Future<Output = Result<Result<R, Status>, Status>>,
+    ) -> Result<R, Status> {
+        match work.await {
+            Ok(answer) => answer,
+            Err(status) => {
+                let niks = [nik.trim().to_owned()];
+                self.log.answer(&ctx, Err(status), niks).await
+            }
+        }
+    }
+
     /// Runs `work`, a call about one person each of `niks` finds in its answer
     /// (none when it fails).
     pub async fn about_each<R>(

@@ -41,9 +41,17 @@ impl Registry for RegistryApi {
             .write(
                 request,
                 |r| {
-                    let work = async move { Ok(writer.record(validate::record(r)?).await?) };
-                    self.audit
-                        .about(ctx, nik.as_deref().unwrap_or_default(), work)
+                    // The writer commits the entry with the record itself.
+                    let nik = nik.as_deref().unwrap_or_default();
+                    let entry = ctx.entry(nik.trim(), tonic::Code::Ok);
+                    let work = async move {
+                        let new = validate::record(r)?;
+                        match writer.record_audited(new, entry).await {
+                            Ok(answer) => Ok(answer.map_err(Status::from)),
+                            Err(e) => Err(Status::from(e)),
+                        }
+                    };
+                    self.audit.about_written(ctx, nik, work)
                 },
                 |ch, mut r| async move {
                     carry.carry(&mut r);

@@ -24,8 +24,9 @@ pub(super) const MAX_BATCH_BYTES: usize = 1024 * 1024;
 /// Where a command's answer goes.
 pub(super) type Reply<T> = oneshot::Sender<Result<T>>;
 
-/// A RecordResident command waiting for its batch.
-pub(super) type RecordCall = (NewResident, Reply<Resident>);
+/// A RecordResident command waiting for its batch: the outer result is the
+/// batch's, the inner one the record's own answer.
+pub(super) type RecordCall = (NewResident, Reply<Result<Resident>>);
 /// An AuthorizePrint command waiting for its batch.
 pub(super) type AuthorizeCall = (Decision, Reply<Resident>);
 
@@ -91,7 +92,7 @@ mod tests {
     use super::*;
     use ektp_proto::v1::PrintMaterial;
 
-    fn record(photo_bytes: usize) -> (Command, oneshot::Receiver<Result<Resident>>) {
+    fn record(photo_bytes: usize) -> (Command, oneshot::Receiver<Result<Result<Resident>>>) {
         let (reply, answer) = oneshot::channel();
         let new = NewResident {
             request_id: "rec".into(),
@@ -102,6 +103,7 @@ mod tests {
                 photo: vec![0; photo_bytes],
                 signature: Vec::new(),
             },
+            audit: None,
         };
         (Command::Record(Box::new(new), reply), answer)
     }

@@ -25,7 +25,7 @@ use crate::sealing::MaterialKeys;
 use ektp_election::{ElectionHandle, Epoch, Fence, FencedTxn, TxnError, TxnOutcome};
 use ektp_proto::storage::Sequences;
 use ektp_proto::v1::{AuthorizationOutcome, PrintJob, PrintOutcome, Resident, Stats};
-use ektp_server::Outbox;
+use ektp_server::{AuditLog, Outbox};
 use etcd_client::{Client, TxnResponse};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -60,7 +60,9 @@ pub struct PrintCall {
 }
 
 enum Command {
-    Record(Box<NewResident>, oneshot::Sender<Result<Resident>>),
+    /// Answered `Err` when the batch failed (no audit entry committed),
+    /// else with the record's answer (its entry committed with the batch).
+    Record(Box<NewResident>, oneshot::Sender<Result<Result<Resident>>>),
     Authorize(authorize::Decision, oneshot::Sender<Result<Resident>>),
     Claim(PrintCall, u32, oneshot::Sender<Result<Vec<Claimed>>>),
     Complete(
@@ -95,6 +97,7 @@ impl Writer {
         keys: Keys,
         election: ElectionHandle,
         sealer: Arc<MaterialKeys>,
+        audit: AuditLog,
         config: WriterConfig,
     ) -> Self {
         let (commands, rx) = mpsc::channel(1024);
@@ -103,6 +106,7 @@ impl Writer {
             keys,
             election,
             sealer,
+            audit,
             config,
             state: None,
         };
@@ -121,8 +125,17 @@ impl Writer {
             .map_err(|_| RegistryError::Unavailable("writer stopped".into()))?
     }
 
-    /// Records a resident (idempotent by request id).
-    pub async fn record(&self, resident: NewResident) -> Result<Resident> {
+    /// Records a resident (idempotent by request id) and, in the same
+    /// transaction, its audit `entry`
+    /// (outcome filled in). `Err`: the batch failed and no entry was
+    /// committed; `Ok(answer)`: the answer's entry is committed (none for an
+    /// INVALID_ARGUMENT answer).
+    pub async fn record_audited(
+        &self,
+        mut resident: NewResident,
+        entry: ektp_proto::v1::AuditEntry,
+    ) -> Result<Result<Resident>> {
+        resident.audit = Some(entry);
         self.ask(|reply| Command::Record(Box::new(resident), reply))
             .await
     }
@@ -276,6 +289,8 @@ struct Actor {
     election: ElectionHandle,
     /// Seals print material before it is written, opens it for claims.
     sealer: Arc<MaterialKeys>,
+    /// Seals the audit entries a batch commits with its change.
+    audit: AuditLog,
     config: WriterConfig,
     state: Option<State>,
 }
@@ -319,7 +334,8 @@ impl Actor {
         let (batch, replies): (Vec<_>, Vec<_>) = calls.into_iter().unzip();
         let result = self
             .with_ctx(|a, ctx| Box::pin(a.record_batch(ctx, batch)))
-            .await;
+            .await
+            .map(|answers| answers.into_iter().map(Ok).collect());
         batch::answer(replies, result);
     }
 

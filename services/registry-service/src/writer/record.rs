@@ -7,7 +7,8 @@ use crate::etcd::{bounded, decode, get_many, put};
 use ektp_election::{Fence, FencedTxn};
 use ektp_nik::Nik;
 use ektp_proto::storage::RequestRecord;
-use ektp_proto::v1::{EventKind, PrintMaterial, Resident, ResidentStatus, Stats};
+use ektp_proto::v1::{AuditEntry, EventKind, PrintMaterial, Resident, ResidentStatus, Stats};
+use ektp_server::AuditInTxn;
 use etcd_client::{Compare, CompareOp, PutOptions, TxnOp};
 use prost::Message;
 use std::collections::HashMap;
@@ -43,21 +44,26 @@ pub struct NewResident {
     /// The record as it will be stored (status and warnings filled in).
     pub resident: Resident,
     pub material: PrintMaterial,
+    /// The caller's audit entry, its outcome set once decided: when given,
+    /// it is committed in the batch's own transaction (so the answer needs
+    /// no audit write of its own); an INVALID_ARGUMENT answer leaves none.
+    pub audit: Option<AuditEntry>,
 }
 
 impl NewResident {
     /// Bytes this record adds to a batch's transaction: its values, with
     /// room for the seal, the request record, the event and the keys.
     pub(super) fn size(&self) -> usize {
-        self.resident.encoded_len() + self.material.encoded_len() + 512
+        let audit = self.audit.as_ref().map_or(0, Message::encoded_len);
+        self.resident.encoded_len() + self.material.encoded_len() + audit + 512
     }
 }
 
 /// Operations one new record adds to a transaction: resident, material,
-/// request record, event (the batch adds one counter put).
+/// request record, event (the batch adds one counter put and one audit put).
 const OPS_PER_RECORD: usize = 4;
 /// Records per batch within etcd's operation limit.
-pub(super) const MAX_BATCH: usize = (super::batch::MAX_TXN_OPS - 1) / OPS_PER_RECORD;
+pub(super) const MAX_BATCH: usize = (super::batch::MAX_TXN_OPS - 2) / OPS_PER_RECORD;
 
 /// What a batch knows of request ids and NIKs: read from etcd, or recorded
 /// earlier in the batch.
@@ -75,6 +81,8 @@ struct Plan {
     answers: Vec<Result<Resident>>,
     stats: Stats,
     created: usize,
+    /// The batch's audit entries, put in `txn`.
+    audit: Option<AuditInTxn>,
 }
 
 impl Actor {
@@ -109,13 +117,16 @@ impl Actor {
             .await?;
         if self.commit(plan.txn).await?.is_some() {
             state.stats = plan.stats;
+            self.audited(plan.audit.as_ref());
             return Ok(plan.answers);
         }
         let known = self.read_known(&batch, &keys).await?;
         let plan = self.plan(&fence, state, &batch, &keys, known).await?;
-        if plan.created > 0 {
+        // Even a batch that creates nothing commits its answers' entries.
+        if plan.created > 0 || plan.audit.is_some() {
             self.commit_expected(plan.txn).await?;
             state.stats = plan.stats;
+            self.audited(plan.audit.as_ref());
         }
         Ok(plan.answers)
     }
@@ -162,6 +173,7 @@ impl Actor {
             answers: Vec::with_capacity(batch.len()),
             stats: state.stats,
             created: 0,
+            audit: None,
         };
         for (new, (request_key, resident_key)) in batch.iter().zip(keys) {
             if let Some(digest) = known.requests.get(new.request_id.as_str()) {
@@ -225,7 +237,27 @@ impl Actor {
             plan.answers.push(Ok(resident));
         }
         plan.txn = plan.txn.op(put(&self.keys.stats(), &plan.stats));
+        let entries = audit_entries(batch, &plan.answers);
+        if !entries.is_empty() {
+            let sealed = self.audit.seal_in_txn(entries);
+            plan.txn = plan
+                .txn
+                .when(Compare::create_revision(
+                    sealed.key.as_str(),
+                    CompareOp::Equal,
+                    0,
+                ))
+                .op(TxnOp::put(sealed.key.as_str(), sealed.value.clone(), None));
+            plan.audit = Some(sealed);
+        }
         Ok(plan)
+    }
+
+    /// Counts the entries of a committed batch's audit put.
+    fn audited(&self, audit: Option<&AuditInTxn>) {
+        if let Some(audit) = audit {
+            self.audit.committed_in_txn(audit);
+        }
     }
 
     /// The lease for idempotency records written now; a new one each period,
@@ -249,6 +281,28 @@ impl Actor {
         *current = Some((lease.id(), Instant::now()));
         Ok(lease.id())
     }
+}
+
+/// The audit entries of a decided batch: each caller's that asked for one,
+/// with its answer's code as outcome; none for INVALID_ARGUMENT answers
+/// (as `AuditLog::answer`).
+fn audit_entries(batch: &[NewResident], answers: &[Result<Resident>]) -> Vec<AuditEntry> {
+    batch
+        .iter()
+        .zip(answers)
+        .filter_map(|(new, answer)| {
+            let code = match answer {
+                Ok(_) => tonic::Code::Ok,
+                Err(e) => e.code(),
+            };
+            if code == tonic::Code::InvalidArgument {
+                return None;
+            }
+            let mut entry = new.audit.clone()?;
+            entry.outcome = ektp_proto::code_name(code).to_owned();
+            Some(entry)
+        })
+        .collect()
 }
 
 pub(super) fn unix_now() -> i64 {

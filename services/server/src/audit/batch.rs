@@ -12,6 +12,7 @@ use ektp_proto::v1::AuditEntry;
 use prost::Message;
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 use tokio::sync::{Semaphore, mpsc, oneshot};
 use tokio::time::Instant;
@@ -102,47 +103,54 @@ pub fn seal(
     node: &str,
     seq: u64,
 ) -> (Sealed, Vec<oneshot::Sender<Result<(), ()>>>) {
-    let time = prost_types::Timestamp::from(now);
     let mut entries = Vec::new();
     let mut waiters = Vec::with_capacity(batch.len());
     for pending in batch {
-        for mut entry in pending.entries {
-            entry.time = Some(time);
-            entry.node = node.to_owned();
-            entries.push(entry);
-        }
+        entries.extend(pending.entries);
         waiters.push(pending.done);
+    }
+    (seal_entries(entries, now, node, seq), waiters)
+}
+
+/// Stamps `entries` with the commit time and node and encodes them as one
+/// `AuditBatch` named by time, node and sequence.
+pub fn seal_entries(mut entries: Vec<AuditEntry>, now: SystemTime, node: &str, seq: u64) -> Sealed {
+    let time = prost_types::Timestamp::from(now);
+    for entry in &mut entries {
+        entry.time = Some(time);
+        entry.node = node.to_owned();
     }
     let name = layout::batch_name(layout::unix_nanos(now), &layout::node_part(node), seq);
     let count = entries.len();
     let value = AuditBatch { entries }.encode_to_vec();
-    let sealed = Sealed {
+    Sealed {
         name,
         value,
         entries: count,
-    };
-    (sealed, waiters)
+    }
 }
 
-/// Runs the group commit until every sender is gone.
+/// Runs the group commit until every sender is gone. `seq` numbers this
+/// node's batches; it is shared with batches sealed into other transactions
+/// ([`super::AuditLog::seal_in_txn`]), so no two keys of a node collide.
 pub async fn run<C, F>(
     mut rx: mpsc::Receiver<Pending>,
     limits: BatchLimits,
     node: String,
+    seq: Arc<AtomicU64>,
     commit: C,
 ) where
     C: Fn(Sealed) -> F + Clone + Send + 'static,
     F: Future<Output = Result<(), CommitError>> + Send + 'static,
 {
     let slots = Arc::new(Semaphore::new(limits.max_in_flight.max(1)));
-    let mut seq = 0_u64;
     while let Some(batch) = collect(&mut rx, limits).await {
         // Seal only once a slot is free, so the stamped time is close to the write.
         let Ok(slot) = slots.clone().acquire_owned().await else {
             return;
         };
-        seq += 1;
-        let (sealed, waiters) = seal(batch, SystemTime::now(), &node, seq);
+        let next = seq.fetch_add(1, Ordering::Relaxed) + 1;
+        let (sealed, waiters) = seal(batch, SystemTime::now(), &node, next);
         let commit = commit.clone();
         tokio::spawn(async move {
             let entries = sealed.entries;
@@ -188,6 +196,7 @@ mod tests {
             rx,
             limits,
             "http://n:1".into(),
+            Arc::new(AtomicU64::new(0)),
             move |sealed: Sealed| {
                 let keep = keep.clone();
                 async move {

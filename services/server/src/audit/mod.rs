@@ -8,7 +8,10 @@
 //! its result to [`AuditLog::answer`], which gives the result back only once
 //! the call's entries are committed, and UNAVAILABLE instead when they could
 //! not be. Entries are group-committed ([`batch`]): one etcd write per batch
-//! of up to 4,096 entries (1 MiB) or 2 ms, not one per entry.
+//! of up to 4,096 entries (1 MiB) or 2 ms, not one per entry. A writer that commits a
+//! change in its own transaction can put the change's entries in that same
+//! transaction instead ([`AuditLog::seal_in_txn`]): one round trip, and the
+//! change and its entries are atomic.
 
 mod api;
 mod batch;
@@ -28,6 +31,8 @@ use batch::{Pending, Sealed};
 use ektp_election::ElectionHandle;
 use ektp_proto::v1::AuditEntry;
 use etcd_client::{Client, Compare, CompareOp, Txn, TxnOp};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 use tokio::sync::{mpsc, oneshot};
 use tonic::{Code, Status};
@@ -44,6 +49,22 @@ pub struct AuditLog {
     records: mpsc::Sender<Pending>,
     client: Client,
     prefix: String,
+    /// This node's advertised address, stamped on every entry.
+    node: String,
+    /// Sequence of this node's batches, shared with the group commit.
+    seq: Arc<AtomicU64>,
+}
+
+/// Audit entries sealed into one `AuditBatch`, to be put by the caller in
+/// the transaction of the change they record; committed only with it.
+#[derive(Debug)]
+pub struct AuditInTxn {
+    /// The batch's full etcd key (new: put it only if absent).
+    pub key: String,
+    /// The encoded `AuditBatch`.
+    pub value: Vec<u8>,
+    /// Entries in the batch.
+    pub entries: usize,
 }
 
 impl AuditLog {
@@ -53,18 +74,47 @@ impl AuditLog {
         let prefix = layout::prefix(office_prefix);
         let (records, rx) = mpsc::channel(QUEUE);
         let (writer, keys) = (client.clone(), prefix.clone());
-        tokio::spawn(batch::run(rx, limits, node, move |sealed: Sealed| {
-            put_if_absent(
-                writer.clone(),
-                format!("{keys}{}", sealed.name),
-                sealed.value,
-            )
-        }));
+        let seq = Arc::new(AtomicU64::new(0));
+        let run = batch::run(
+            rx,
+            limits,
+            node.clone(),
+            seq.clone(),
+            move |sealed: Sealed| {
+                put_if_absent(
+                    writer.clone(),
+                    format!("{keys}{}", sealed.name),
+                    sealed.value,
+                )
+            },
+        );
+        tokio::spawn(run);
         Self {
             records,
             client,
             prefix,
+            node,
+            seq,
         }
+    }
+
+    /// Seals `entries` (stamped now, by this node) as one batch for the
+    /// caller's own transaction. The caller puts it only if its key is
+    /// absent, and calls [`Self::committed_in_txn`] once that transaction
+    /// committed; its callers' answers then need no [`Self::record`].
+    pub fn seal_in_txn(&self, entries: Vec<AuditEntry>) -> AuditInTxn {
+        let seq = self.seq.fetch_add(1, Ordering::Relaxed) + 1;
+        let sealed = batch::seal_entries(entries, SystemTime::now(), &self.node, seq);
+        AuditInTxn {
+            key: format!("{}{}", self.prefix, sealed.name),
+            value: sealed.value,
+            entries: sealed.entries,
+        }
+    }
+
+    /// Counts a batch sealed by [`Self::seal_in_txn`] whose transaction committed.
+    pub fn committed_in_txn(&self, batch: &AuditInTxn) {
+        metrics::committed(batch.entries);
     }
 
     /// Records `entries` and returns once they are committed; UNAVAILABLE
