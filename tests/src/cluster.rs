@@ -396,6 +396,31 @@ impl Cluster {
         node.channel_with(Some(tls)).await
     }
 
+    /// Wins the print election for the test itself, so it can call the print
+    /// queue like a print leader (with no print replicas running).
+    pub async fn lead_print(
+        &self,
+    ) -> Result<(ektp_election::ElectionHandle, ektp_election::Fence)> {
+        let election = ektp_election::spawn(
+            self.etcd.client().await?,
+            ektp_election::ElectionConfig {
+                service: "test-print-leader",
+                name: Service::Print.election(&self.office),
+                address: "http://127.0.0.1:1".into(),
+                ttl: Duration::from_secs(2),
+                keepalive: Duration::from_millis(600),
+                margin: Duration::from_millis(400),
+            },
+        );
+        let mut role = election.subscribe();
+        let fence = until("the test to lead printing", Duration::from_secs(10), || {
+            let fence = role.borrow_and_update().fence().cloned();
+            async move { fence }
+        })
+        .await?;
+        Ok((election, fence))
+    }
+
     /// A Registry client on replica `i`.
     pub async fn registry_client(&self, i: usize) -> Result<RegistryClient<Channel>> {
         let node = self.registry.get(i).ok_or("no such registry replica")?;

@@ -4,7 +4,7 @@
 //! after the old key is removed, and a registry that lacks the key of stored
 //! material refuses to hand it out rather than print a card without it.
 
-use ektp_election::{ElectionConfig, ElectionHandle, Fence};
+use ektp_election::Fence;
 use ektp_proto::storage::SealedMaterial;
 use ektp_proto::v1::print_queue_client::PrintQueueClient;
 use ektp_proto::v1::*;
@@ -270,28 +270,6 @@ async fn material_is_sealed_in_etcd_and_prints_across_a_key_rotation() -> Result
     Ok(())
 }
 
-/// Wins the print election so the test can claim like a print leader.
-async fn lead_print(cluster: &Cluster) -> Result<(ElectionHandle, Fence)> {
-    let election = ektp_election::spawn(
-        cluster.etcd.client().await?,
-        ElectionConfig {
-            service: "material-test",
-            name: format!("/ektp/{}/print/leader", cluster.office),
-            address: "http://127.0.0.1:1".into(),
-            ttl: Duration::from_secs(2),
-            keepalive: Duration::from_millis(600),
-            margin: Duration::from_millis(400),
-        },
-    );
-    let mut role = election.subscribe();
-    let fence = until("the test to lead printing", Duration::from_secs(10), || {
-        let fence = role.borrow_and_update().fence().cloned();
-        async move { fence }
-    })
-    .await?;
-    Ok((election, fence))
-}
-
 /// One claim at the registry leader; retried while replicas settle after a
 /// restart (UNAVAILABLE), so the answer is the leader's verdict.
 async fn claim(
@@ -369,7 +347,7 @@ async fn a_registry_without_the_key_of_stored_material_refuses_to_hand_it_out() 
         set_flag(args, "--material-key-id", "k2");
     })
     .await?;
-    let (_election, fence) = lead_print(&cluster).await?;
+    let (_election, fence) = cluster.lead_print().await?;
     let refused = claim(&cluster, &fence)
         .await?
         .expect_err("material it cannot open");

@@ -3,7 +3,7 @@
 //! idempotent, a stale epoch is refused with STALE_EPOCH, and a card nobody
 //! can account for becomes IN_DOUBT until an operator resolves it.
 
-use ektp_election::{ElectionConfig, ElectionHandle, Fence};
+use ektp_election::Fence;
 use ektp_proto::v1::audit_client::AuditClient;
 use ektp_proto::v1::print_queue_client::PrintQueueClient;
 use ektp_proto::v1::*;
@@ -11,33 +11,10 @@ use ektp_tests::cluster::{Cluster, Spec};
 use ektp_tests::probe::record_and_authorise;
 use ektp_tests::residents::resident;
 use ektp_tests::retry::lazy_clients;
-use ektp_tests::wait::until;
-use std::time::Duration;
 use tonic::Code;
 use tonic_types::StatusExt;
 
 type Result = ektp_tests::Result<()>;
-
-async fn lead_print(cluster: &Cluster) -> ektp_tests::Result<(ElectionHandle, Fence)> {
-    let election = ektp_election::spawn(
-        cluster.etcd.client().await?,
-        ElectionConfig {
-            service: "print-queue-test",
-            name: format!("/ektp/{}/print/leader", cluster.office),
-            address: "http://127.0.0.1:1".into(),
-            ttl: Duration::from_secs(2),
-            keepalive: Duration::from_millis(600),
-            margin: Duration::from_millis(400),
-        },
-    );
-    let mut role = election.subscribe();
-    let fence = until("the test to lead printing", Duration::from_secs(10), || {
-        let fence = role.borrow_and_update().fence().cloned();
-        async move { fence }
-    })
-    .await?;
-    Ok((election, fence))
-}
 
 fn proto(fence: &Fence) -> Option<ektp_proto::v1::Fence> {
     Some(ektp_proto::v1::Fence {
@@ -68,7 +45,7 @@ async fn claims_completions_in_doubt_cards_and_stale_epochs_follow_the_contract(
             .collect::<Vec<_>>(),
     )?;
     record_and_authorise(&clients, 0..3).await?;
-    let (election, fence) = lead_print(&cluster).await?;
+    let (election, fence) = cluster.lead_print().await?;
     let mut queue = PrintQueueClient::new(cluster.registry[1].channel().await?);
     let mut registry = clients[0].clone();
 
@@ -226,7 +203,7 @@ async fn claims_completions_in_doubt_cards_and_stale_epochs_follow_the_contract(
         .find_map(|c| c.job)
         .ok_or("nothing claimed")?;
     election.resign().await;
-    let (_successor, new_fence) = lead_print(&cluster).await?;
+    let (_successor, new_fence) = cluster.lead_print().await?;
     assert!(new_fence.epoch > fence.epoch);
     let refused = queue
         .complete_job(complete(&fence, &stale_job, PrintOutcome::Printed))
@@ -311,7 +288,7 @@ async fn batched_completions_settle_each_job_are_idempotent_and_refuse_a_stale_e
     )?;
     // 4 for the mixed call, 40 for one call spanning several transactions, 1 left stale.
     record_and_authorise(&clients, 0..45).await?;
-    let (election, fence) = lead_print(&cluster).await?;
+    let (election, fence) = cluster.lead_print().await?;
     // Through the follower: the call is forwarded to the leader.
     let mut queue = PrintQueueClient::new(cluster.registry[1].channel().await?);
     let mut registry = clients[0].clone();
@@ -451,7 +428,7 @@ async fn batched_completions_settle_each_job_are_idempotent_and_refuse_a_stale_e
     // A new print leader makes the old fence stale: the whole call is refused.
     assert_eq!(stale_jobs.len(), 3);
     election.resign().await;
-    let (_successor, new_fence) = lead_print(&cluster).await?;
+    let (_successor, new_fence) = cluster.lead_print().await?;
     let stale = CompleteJobsRequest {
         fence: proto(&fence),
         completions: stale_jobs

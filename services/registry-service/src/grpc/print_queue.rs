@@ -90,7 +90,6 @@ impl PrintQueue for PrintQueueApi {
         let ctx = AuditContext::of(&request, audited::CLAIM_JOBS)?;
         let writer = self.writer.clone();
         let election = self.keys.print_election();
-        let carry = ctx.clone();
         // One entry per job handed over (its resident's data goes to the print node).
         let niks = |claimed: &ClaimJobsResponse| {
             let jobs = claimed.jobs.iter().filter_map(|c| c.job.as_ref());
@@ -135,10 +134,7 @@ impl PrintQueue for PrintQueueApi {
                     };
                     self.audit.about_each(ctx, work, niks)
                 },
-                |ch, mut r| async move {
-                    carry.carry(&mut r);
-                    PrintQueueClient::new(ch).claim_jobs(r).await
-                },
+                |ch, r| async move { PrintQueueClient::new(ch).claim_jobs(r).await },
             )
             .await
     }
@@ -151,7 +147,6 @@ impl PrintQueue for PrintQueueApi {
         let writer = self.writer.clone();
         let election = self.keys.print_election();
         let job_id = request.get_ref().job_id.clone();
-        let carry = ctx.clone();
         self.forwarder
             .write(
                 request,
@@ -180,10 +175,7 @@ impl PrintQueue for PrintQueueApi {
                     };
                     self.audit.about_job(ctx, &job_id, work)
                 },
-                |ch, mut r| async move {
-                    carry.carry(&mut r);
-                    PrintQueueClient::new(ch).complete_job(r).await
-                },
+                |ch, r| async move { PrintQueueClient::new(ch).complete_job(r).await },
             )
             .await
     }
@@ -198,7 +190,6 @@ impl PrintQueue for PrintQueueApi {
         let job_ids: Vec<String> = (request.get_ref().completions.iter())
             .map(|c| c.job_id.clone())
             .collect();
-        let carry = ctx.clone();
         self.forwarder
             .write(
                 request,
@@ -258,10 +249,7 @@ impl PrintQueue for PrintQueueApi {
                     };
                     self.audit.about_jobs(ctx, &job_ids, work)
                 },
-                |ch, mut r| async move {
-                    carry.carry(&mut r);
-                    PrintQueueClient::new(ch).complete_jobs(r).await
-                },
+                |ch, r| async move { PrintQueueClient::new(ch).complete_jobs(r).await },
             )
             .await
     }

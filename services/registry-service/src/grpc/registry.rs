@@ -36,7 +36,7 @@ impl Registry for RegistryApi {
     ) -> Result<Response<Resident>, Status> {
         let ctx = AuditContext::of(&request, audited::RECORD_RESIDENT)?;
         let nik = request.get_ref().resident.as_ref().map(|r| r.nik.clone());
-        let (writer, carry) = (self.writer.clone(), ctx.clone());
+        let writer = self.writer.clone();
         self.forwarder
             .write(
                 request,
@@ -53,10 +53,7 @@ impl Registry for RegistryApi {
                     };
                     self.audit.about_written(ctx, nik, work)
                 },
-                |ch, mut r| async move {
-                    carry.carry(&mut r);
-                    RegistryClient::new(ch).record_resident(r).await
-                },
+                |ch, r| async move { RegistryClient::new(ch).record_resident(r).await },
             )
             .await
     }
@@ -96,7 +93,7 @@ impl Registry for RegistryApi {
     ) -> Result<Response<Resident>, Status> {
         let ctx = AuditContext::of(&request, audited::AUTHORIZE_PRINT)?;
         let nik = request.get_ref().nik.clone();
-        let (writer, carry) = (self.writer.clone(), ctx.clone());
+        let writer = self.writer.clone();
         self.forwarder
             .write(
                 request,
@@ -107,10 +104,7 @@ impl Registry for RegistryApi {
                     };
                     self.audit.about(ctx, &nik, work)
                 },
-                |ch, mut r| async move {
-                    carry.carry(&mut r);
-                    RegistryClient::new(ch).authorize_print(r).await
-                },
+                |ch, r| async move { RegistryClient::new(ch).authorize_print(r).await },
             )
             .await
     }
@@ -121,7 +115,7 @@ impl Registry for RegistryApi {
     ) -> Result<Response<PrintJob>, Status> {
         let ctx = AuditContext::of(&request, audited::REQUEST_REPRINT)?;
         let nik = request.get_ref().nik.clone();
-        let (writer, carry) = (self.writer.clone(), ctx.clone());
+        let writer = self.writer.clone();
         self.forwarder
             .write(
                 request,
@@ -130,10 +124,7 @@ impl Registry for RegistryApi {
                         async move { Ok(writer.reprint(validate_lifecycle::reprint(r)?).await?) };
                     self.audit.about(ctx, &nik, work)
                 },
-                |ch, mut r| async move {
-                    carry.carry(&mut r);
-                    RegistryClient::new(ch).request_reprint(r).await
-                },
+                |ch, r| async move { RegistryClient::new(ch).request_reprint(r).await },
             )
             .await
     }
@@ -175,7 +166,7 @@ impl Registry for RegistryApi {
     ) -> Result<Response<PrintJob>, Status> {
         let ctx = AuditContext::of(&request, audited::CANCEL_PRINT_JOB)?;
         let job_id = request.get_ref().job_id.clone();
-        let (writer, carry) = (self.writer.clone(), ctx.clone());
+        let writer = self.writer.clone();
         self.forwarder
             .write(
                 request,
@@ -186,10 +177,7 @@ impl Registry for RegistryApi {
                     };
                     self.audit.about_job(ctx, &job_id, work)
                 },
-                |ch, mut r| async move {
-                    carry.carry(&mut r);
-                    RegistryClient::new(ch).cancel_print_job(r).await
-                },
+                |ch, r| async move { RegistryClient::new(ch).cancel_print_job(r).await },
             )
             .await
     }
@@ -200,7 +188,7 @@ impl Registry for RegistryApi {
     ) -> Result<Response<PrintJob>, Status> {
         let ctx = AuditContext::of(&request, audited::RESOLVE_IN_DOUBT_JOB)?;
         let job_id = request.get_ref().job_id.clone();
-        let (writer, carry) = (self.writer.clone(), ctx.clone());
+        let writer = self.writer.clone();
         self.forwarder
             .write(
                 request,
@@ -211,10 +199,7 @@ impl Registry for RegistryApi {
                     };
                     self.audit.about_job(ctx, &job_id, work)
                 },
-                |ch, mut r| async move {
-                    carry.carry(&mut r);
-                    RegistryClient::new(ch).resolve_in_doubt_job(r).await
-                },
+                |ch, r| async move { RegistryClient::new(ch).resolve_in_doubt_job(r).await },
             )
             .await
     }
@@ -225,7 +210,7 @@ impl Registry for RegistryApi {
     ) -> Result<Response<Resident>, Status> {
         let ctx = AuditContext::of(&request, audited::RECORD_COLLECTION)?;
         let nik = request.get_ref().nik.clone();
-        let (writer, carry) = (self.writer.clone(), ctx.clone());
+        let writer = self.writer.clone();
         self.forwarder
             .write(
                 request,
@@ -235,10 +220,7 @@ impl Registry for RegistryApi {
                     };
                     self.audit.about(ctx, &nik, work)
                 },
-                |ch, mut r| async move {
-                    carry.carry(&mut r);
-                    RegistryClient::new(ch).record_collection(r).await
-                },
+                |ch, r| async move { RegistryClient::new(ch).record_collection(r).await },
             )
             .await
     }

@@ -4,7 +4,6 @@
 
 use crate::{Caller, PURPOSE_HEADER, Role, Violations, stated_purpose};
 use ektp_proto::v1::AuditEntry;
-use tonic::metadata::MetadataValue;
 use tonic::{Code, Request, Status};
 
 /// Longest stated purpose, in characters.
@@ -40,8 +39,6 @@ pub fn caller_or_anonymous<T>(request: &Request<T>, path: &str) -> Caller {
 pub struct AuditContext {
     caller: Caller,
     method: &'static str,
-    /// The purpose as stated by the caller, carried along when forwarding.
-    stated: Option<String>,
     /// The purpose recorded.
     purpose: String,
 }
@@ -70,13 +67,11 @@ impl AuditContext {
         }
         v.into_result()?;
         let purpose = stated
-            .clone()
             .or_else(|| method.implied_purpose.map(str::to_owned))
             .unwrap_or_else(|| UNSTATED.to_owned());
         Ok(Self {
             caller,
             method: method.path,
-            stated,
             purpose,
         })
     }
@@ -89,18 +84,6 @@ impl AuditContext {
     /// The purpose recorded.
     pub fn purpose(&self) -> &str {
         &self.purpose
-    }
-
-    /// Puts the stated purpose on a request this node forwards, so the
-    /// node executing it (and writing its entry) sees it too.
-    pub fn carry<T>(&self, request: &mut Request<T>) {
-        let value = self
-            .stated
-            .as_deref()
-            .and_then(|p| MetadataValue::try_from(p).ok());
-        if let Some(value) = value {
-            request.metadata_mut().insert(PURPOSE_HEADER, value);
-        }
     }
 
     /// The entry for one person; time and node are stamped at commit.
@@ -133,9 +116,10 @@ mod tests {
             request.extensions_mut().insert(caller);
         }
         if let Some(p) = purpose {
-            request
-                .metadata_mut()
-                .insert(PURPOSE_HEADER, MetadataValue::try_from(p).unwrap());
+            request.metadata_mut().insert(
+                PURPOSE_HEADER,
+                tonic::metadata::MetadataValue::try_from(p).unwrap(),
+            );
         }
         request
     }
@@ -195,13 +179,5 @@ mod tests {
             .err()
             .unwrap();
         assert_eq!(status.code(), Code::InvalidArgument);
-    }
-
-    #[test]
-    fn a_forwarded_request_carries_the_stated_purpose() {
-        let ctx = AuditContext::of(&request(None, Some("court order 5")), GET).unwrap();
-        let mut forwarded = Request::new(());
-        ctx.carry(&mut forwarded);
-        assert_eq!(stated_purpose(&forwarded).as_deref(), Some("court order 5"));
     }
 }
