@@ -16,7 +16,7 @@ const TOTALS: &str = "ektp_registry_totals";
 pub const MATERIAL_STALE_KEY: &str = "ektp_registry_material_stale_key_values";
 /// Changes per fenced commit of the writer (group commit size; recorded by
 /// `writer/batch.rs`). Its buckets are the shared batch-size buckets
-/// (`ektp_server`'s recorder: 1, 2, 4 … 2048).
+/// (`ektp_server`'s recorder: 1, 2, 4 … 8192).
 pub const COMMIT_BATCH_SIZE: &str = "ektp_registry_commit_batch_size";
 const REFRESH: Duration = Duration::from_secs(5);
 

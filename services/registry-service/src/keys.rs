@@ -11,7 +11,8 @@
 //! | `in_doubt/{job_id}` | the NIK, present exactly while the job is IN_DOUBT |
 //! | `cards/{serial}` | `ektp.v1.Card`, one per serial ever allocated |
 //! | `requests/{request_id}` | `ektp.storage.v1.RequestRecord`, on a retention lease |
-//! | `counters/stats` | `ektp.v1.Stats`, updated in the same transaction as each change |
+//! | `counters/stats` | `ektp.v1.Stats`, updated in the same transaction as each change (but records) |
+//! | `counters/stats-lanes/{lane}` | `ektp.v1.Stats` with only `recorded`: residents recorded through one writer lane (`writer/lanes.rs`); readers add them to `counters/stats` |
 //! | `events/{writer}{epoch}-{nonce}-{n}` | `ektp.v1.Event`, the outbox; ordered by the revision that wrote it |
 //! | `counters/events-floor` | highest revision of events dropped by retention |
 //! | `counters/sequences` | `ektp.storage.v1.Sequences`: last job id and card serial |
@@ -107,6 +108,20 @@ impl Keys {
 
     pub fn stats(&self) -> String {
         format!("{}counters/stats", self.prefix)
+    }
+
+    /// Prefix of `counters/stats` and every lane's count: one range read
+    /// returns all the totals at one revision.
+    pub fn all_stats(&self) -> String {
+        self.stats()
+    }
+
+    pub fn stats_lanes(&self) -> String {
+        format!("{}counters/stats-lanes/", self.prefix)
+    }
+
+    pub fn stats_lane(&self, lane: usize) -> String {
+        format!("{}{lane}", self.stats_lanes())
     }
 
     pub fn sequences(&self) -> String {

@@ -2,7 +2,7 @@
 //! reads, so a follower never answers older than the leader's last write).
 
 use crate::error::{RegistryError, Result};
-use crate::etcd::{count, get, range};
+use crate::etcd::{count, decode, get, range};
 use crate::ids::JobId;
 use crate::keys::{Keys, range_end};
 use ektp_nik::Nik;
@@ -109,12 +109,22 @@ impl Store {
         }
     }
 
-    /// Totals; `queued` and `in_doubt` are counted on read.
+    /// Totals; `queued` and `in_doubt` are counted on read, `recorded` is
+    /// added up over the writer's lanes.
     pub async fn stats(&self) -> Result<Stats> {
-        let mut stats = get::<Stats>(&self.client, &self.keys.stats())
-            .await?
-            .map(|v| v.value)
-            .unwrap_or_default();
+        let prefix = self.keys.all_stats();
+        let main = self.keys.stats();
+        let mut stats = Stats::default();
+        let mut lanes_recorded = 0;
+        for kv in range(&self.client, &prefix, range_end(&prefix), 0).await? {
+            let value = decode::<Stats>(&kv)?.value;
+            if kv.key() == main.as_bytes() {
+                stats = value;
+            } else if kv.key().starts_with(self.keys.stats_lanes().as_bytes()) {
+                lanes_recorded += value.recorded;
+            }
+        }
+        stats.recorded += lanes_recorded;
         stats.queued = count(
             &self.client,
             &self.keys.queue(),

@@ -1,7 +1,8 @@
 //! The throughput benchmark, beside raw etcd measured in the same run: raw
 //! etcd puts of a record-sized value at 1, 16 and 64 in flight; RecordResident
 //! at the same concurrencies (throughput, p50, p99, records per writer commit
-//! from the leader's `ektp_registry_commit_batch_size`); the print pipeline with an
+//! from the leader's `ektp_registry_commit_batch_size`) and, at 64, the
+//! storage ceiling ([`ceiling`]: etcd alone given the same writes); the print pipeline with an
 //! instant printer (claimed-and-completed cards per second); peak RSS of the
 //! print leader; then verification at voter-list scale ([`verify`]):
 //! `--residents` seeded straight into etcd, the registry replicas restarted
@@ -9,6 +10,8 @@
 //! registry replicas' peak RSS holding those residents. Prints one summary
 //! line last.
 
+#[path = "throughput_bench/ceiling.rs"]
+mod ceiling;
 #[path = "throughput_bench/verify.rs"]
 mod verify;
 
@@ -188,6 +191,21 @@ async fn run(args: Args) -> Result<()> {
         if concurrency == 64 {
             record_ratio_64 = records / raw;
             record_p99_64 = p99;
+            let etcd = cluster.etcd.client().await?;
+            for in_flight in [1, 4] {
+                let ceiling = ceiling::records_per_second(
+                    &etcd,
+                    &in_flight.to_string(),
+                    args.requests,
+                    in_flight,
+                )
+                .await?;
+                println!(
+                    "storage ceiling: etcd alone commits record-shaped transactions ({} records, {in_flight} in flight) at {ceiling:>7.0} records/s (ratio {:.2})",
+                    ceiling::BATCH,
+                    ceiling / raw
+                );
+            }
         }
     }
 

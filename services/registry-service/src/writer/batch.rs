@@ -1,7 +1,9 @@
-//! Group commit: the writer takes the commands of one kind that are queued
-//! right now (it never waits for more, so a lone request is not delayed) and
-//! answers all of them from one fenced etcd transaction, each caller only
-//! after that transaction committed. A batch stays within etcd's default
+//! Group commit: the writer answers many commands of one kind from one
+//! fenced etcd transaction, each caller only after that transaction
+//! committed. Authorisations take what is queued right now; records gather
+//! while other record batches are in flight and start when full, or at once
+//! when nothing else is in flight (`Forming`), so a lone request is never
+//! delayed. A batch stays within etcd's default
 //! limits, so no etcd flag has to change: `--max-txn-ops` (128 operations or
 //! compares per transaction level) and the 1.5 MiB request size.
 
@@ -30,25 +32,51 @@ pub(super) type RecordCall = (NewResident, Reply<Result<Resident>>);
 /// An AuthorizePrint command waiting for its batch.
 pub(super) type AuthorizeCall = (Decision, Reply<Resident>);
 
-/// The RecordResident commands queued behind `first`, up to the caps; also
-/// the first command that did not join (another kind, or too big to fit).
-pub(super) fn records(
-    first: RecordCall,
-    commands: &mut mpsc::Receiver<Command>,
-) -> (Vec<RecordCall>, Option<Command>) {
-    let mut bytes = first.0.size();
-    let mut batch = vec![first];
-    while batch.len() < super::record::MAX_BATCH {
-        match commands.try_recv() {
-            Ok(Command::Record(new, reply)) if bytes + new.size() <= MAX_BATCH_BYTES => {
-                bytes += new.size();
-                batch.push((*new, reply));
-            }
-            Ok(other) => return (batch, Some(other)),
-            Err(_) => break,
+/// The RecordResident commands gathering for the next batch, up to the
+/// caps; a record that would break the byte cap waits for the batch after.
+#[derive(Default)]
+pub(super) struct Forming {
+    calls: Vec<RecordCall>,
+    bytes: usize,
+    overflow: Option<RecordCall>,
+}
+
+impl Forming {
+    pub(super) fn is_empty(&self) -> bool {
+        self.calls.is_empty()
+    }
+
+    /// No more records fit.
+    pub(super) fn is_full(&self) -> bool {
+        self.calls.len() >= super::record::MAX_BATCH || self.overflow.is_some()
+    }
+
+    /// Whether the batch should start now: it is full, or nothing else is
+    /// in flight (`idle`), so waiting for more would only delay it.
+    pub(super) fn ready(&self, idle: bool) -> bool {
+        !self.is_empty() && (idle || self.is_full())
+    }
+
+    /// Adds a record (callers check [`Forming::is_full`] first).
+    pub(super) fn push(&mut self, call: RecordCall) {
+        let size = call.0.size();
+        if !self.calls.is_empty() && self.bytes + size > MAX_BATCH_BYTES {
+            self.overflow = Some(call);
+        } else {
+            self.bytes += size;
+            self.calls.push(call);
         }
     }
-    (batch, None)
+
+    /// The batch so far; the record that did not fit begins the next one.
+    pub(super) fn take(&mut self) -> Vec<RecordCall> {
+        let batch = std::mem::take(&mut self.calls);
+        self.bytes = 0;
+        if let Some(call) = self.overflow.take() {
+            self.push(call);
+        }
+        batch
+    }
 }
 
 /// The AuthorizePrint commands queued behind `first`, up to the cap; also
@@ -90,9 +118,10 @@ pub(super) fn answer<T>(replies: Vec<Reply<T>>, result: Result<Vec<Result<T>>>) 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::writer::record::MAX_BATCH;
     use ektp_proto::v1::PrintMaterial;
 
-    fn record(photo_bytes: usize) -> (Command, oneshot::Receiver<Result<Result<Resident>>>) {
+    fn record(photo_bytes: usize) -> (RecordCall, oneshot::Receiver<Result<Result<Resident>>>) {
         let (reply, answer) = oneshot::channel();
         let new = NewResident {
             request_id: "rec".into(),
@@ -105,61 +134,54 @@ mod tests {
             },
             audit: None,
         };
-        (Command::Record(Box::new(new), reply), answer)
+        ((new, reply), answer)
     }
 
     const NIK: &str = "3527091604810001";
 
-    #[tokio::test]
-    async fn a_batch_takes_only_what_is_queued_up_to_the_operation_cap() {
-        let (tx, mut rx) = mpsc::channel(1024);
+    #[test]
+    fn a_lone_record_starts_at_once_and_a_busy_writer_waits_for_a_full_batch() {
+        let mut forming = Forming::default();
+        assert!(!forming.ready(true), "nothing to start");
+        let (call, _a) = record(10);
+        forming.push(call);
+        assert!(forming.ready(true), "nothing else in flight: no waiting");
+        assert!(!forming.ready(false), "a batch in flight: gather more");
         let mut answers = Vec::new();
-        for _ in 0..super::super::record::MAX_BATCH + 3 {
-            let (command, answer) = record(10);
-            tx.send(command).await.expect("queued");
+        while !forming.is_full() {
+            let (call, answer) = record(10);
+            forming.push(call);
             answers.push(answer);
         }
-        let Some(Command::Record(first, reply)) = rx.recv().await else {
-            panic!("a record first");
-        };
-        let (batch, next) = records((*first, reply), &mut rx);
-        assert_eq!(batch.len(), super::super::record::MAX_BATCH);
-        assert!(next.is_none(), "a full batch leaves the rest queued");
-        let (rest, next) = match rx.try_recv() {
-            Ok(Command::Record(first, reply)) => records((*first, reply), &mut rx),
-            _ => panic!("the rest is queued"),
-        };
-        assert_eq!(rest.len(), 3, "nothing is waited for");
-        assert!(next.is_none());
+        assert!(forming.ready(false), "a full batch starts beside others");
+        assert_eq!(forming.take().len(), MAX_BATCH);
+        assert!(forming.is_empty());
     }
 
-    #[tokio::test]
-    async fn a_batch_ends_at_another_kind_of_command_or_at_the_byte_cap() {
-        let (tx, mut rx) = mpsc::channel(16);
-        let (first, _a) = record(10);
-        let (second, _b) = record(10);
-        let (sweep, _c) = oneshot::channel();
-        tx.send(second).await.expect("queued");
-        tx.send(Command::SweepEvents(sweep)).await.expect("queued");
-        let Command::Record(first, reply) = first else {
-            panic!("a record");
-        };
-        let (batch, next) = records((*first, reply), &mut rx);
-        assert_eq!(batch.len(), 2);
-        assert!(matches!(next, Some(Command::SweepEvents(_))));
-
+    #[test]
+    fn a_record_past_the_byte_cap_begins_the_next_batch() {
+        let mut forming = Forming::default();
         let big = MAX_BATCH_BYTES / 2;
-        let (first, _d) = record(big);
-        let (second, _e) = record(big);
-        tx.send(second).await.expect("queued");
-        let Command::Record(first, reply) = first else {
-            panic!("a record");
-        };
-        let (batch, next) = records((*first, reply), &mut rx);
-        assert_eq!(batch.len(), 1, "two halves and their overhead do not fit");
+        let (first, _a) = record(big);
+        let (second, _b) = record(big);
+        forming.push(first);
+        assert!(!forming.is_full());
+        forming.push(second);
         assert!(
-            matches!(next, Some(Command::Record(..))),
-            "kept for the next batch"
+            forming.is_full(),
+            "two halves and their overhead do not fit"
+        );
+        assert_eq!(forming.take().len(), 1);
+        assert!(!forming.is_empty(), "kept for the next batch");
+        assert_eq!(forming.take().len(), 1);
+        assert!(forming.is_empty());
+
+        let (huge, _c) = record(2 * MAX_BATCH_BYTES);
+        forming.push(huge);
+        assert_eq!(
+            forming.take().len(),
+            1,
+            "alone, a record over the cap still goes"
         );
     }
 }

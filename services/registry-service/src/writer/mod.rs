@@ -1,16 +1,20 @@
-//! The leader's single writer. Every change goes through one task that owns
-//! the counters and sequences of the current epoch, so a change and its
-//! counter updates are one fenced etcd transaction and no two changes race.
-//! RecordResident and AuthorizePrint, the bulk paths, are group-committed:
-//! the commands of one kind queued together share one transaction
-//! (`batch.rs`); the rarer commands keep one transaction each.
+//! The leader's single writer. Every change goes through one task
+//! (`actor.rs`) that owns the counters and sequences of the current epoch,
+//! so a change and its counter updates are one fenced etcd transaction and
+//! no two changes race. RecordResident and AuthorizePrint, the bulk paths,
+//! are group-committed: the commands of one kind queued together share one
+//! transaction (`batch.rs`); record batches also overlap, several in flight
+//! at once on lanes of their own (`lanes.rs`); the rarer commands keep one
+//! transaction each.
 //!
 //! On any error the cached counters are dropped and re-read before the next
 //! change: a transaction that timed out may still have been applied.
 
+mod actor;
 mod authorize;
 mod batch;
 mod complete;
+mod lanes;
 mod lifecycle;
 mod material;
 mod queue;
@@ -19,16 +23,15 @@ mod retention;
 mod settle;
 
 use crate::error::{RegistryError, Result};
-use crate::etcd::{ETCD_TIMEOUT, get};
 use crate::keys::Keys;
 use crate::sealing::MaterialKeys;
-use ektp_election::{ElectionHandle, Epoch, Fence, FencedTxn, TxnError, TxnOutcome};
-use ektp_proto::storage::Sequences;
-use ektp_proto::v1::{AuthorizationOutcome, PrintJob, PrintOutcome, Resident, Stats};
-use ektp_server::{AuditLog, Outbox};
-use etcd_client::{Client, TxnResponse};
+use actor::{Actor, Ctx, State};
+use ektp_election::{ElectionHandle, Fence};
+use ektp_proto::v1::{AuthorizationOutcome, PrintJob, PrintOutcome, Resident};
+use ektp_server::AuditLog;
+use etcd_client::Client;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use tracing::warn;
 
@@ -269,227 +272,6 @@ impl Writer {
             note,
         };
         self.ask(|reply| Command::Resolve(verdict, reply)).await
-    }
-}
-
-/// What the writer caches for one epoch.
-struct State {
-    epoch: Epoch,
-    stats: Stats,
-    sequences: Sequences,
-    /// Lease the idempotency records of this period are attached to.
-    retention_lease: Option<(i64, Instant)>,
-    /// Where this epoch's events go.
-    outbox: Outbox,
-}
-
-struct Actor {
-    client: Client,
-    keys: Keys,
-    election: ElectionHandle,
-    /// Seals print material before it is written, opens it for claims.
-    sealer: Arc<MaterialKeys>,
-    /// Seals the audit entries a batch commits with its change.
-    audit: AuditLog,
-    config: WriterConfig,
-    state: Option<State>,
-}
-
-/// Context one command runs in: the fence and the epoch's cached state.
-struct Ctx<'a> {
-    fence: Fence,
-    state: &'a mut State,
-}
-
-impl Actor {
-    async fn run(mut self, mut commands: mpsc::Receiver<Command>) {
-        // A command taken from the queue that did not fit the batch before it.
-        let mut next = None;
-        loop {
-            let command = match next.take() {
-                Some(command) => command,
-                None => match commands.recv().await {
-                    Some(command) => command,
-                    None => return,
-                },
-            };
-            match command {
-                Command::Record(r, reply) => {
-                    let (calls, after) = batch::records((*r, reply), &mut commands);
-                    next = after;
-                    self.run_records(calls).await;
-                }
-                Command::Authorize(d, reply) => {
-                    let (calls, after) = batch::authorizations((d, reply), &mut commands);
-                    next = after;
-                    self.run_authorizations(calls).await;
-                }
-                other => self.run_one(other).await,
-            }
-        }
-    }
-
-    /// Commits one batch of records and answers its callers.
-    async fn run_records(&mut self, calls: Vec<batch::RecordCall>) {
-        let (batch, replies): (Vec<_>, Vec<_>) = calls.into_iter().unzip();
-        let result = self
-            .with_ctx(|a, ctx| Box::pin(a.record_batch(ctx, batch)))
-            .await
-            .map(|answers| answers.into_iter().map(Ok).collect());
-        batch::answer(replies, result);
-    }
-
-    /// Commits one batch of authorisation decisions and answers its callers.
-    async fn run_authorizations(&mut self, calls: Vec<batch::AuthorizeCall>) {
-        let (batch, replies): (Vec<_>, Vec<_>) = calls.into_iter().unzip();
-        let result = self
-            .with_ctx(|a, ctx| Box::pin(a.authorize_batch(ctx, batch)))
-            .await;
-        batch::answer(replies, result);
-    }
-
-    /// Runs one command in a transaction of its own.
-    async fn run_one(&mut self, command: Command) {
-        match command {
-            Command::Record(r, reply) => self.run_records(vec![(*r, reply)]).await,
-            Command::Authorize(d, reply) => self.run_authorizations(vec![(d, reply)]).await,
-            Command::Claim(call, max, reply) => {
-                let result = self
-                    .with_ctx(|a, ctx| Box::pin(a.claim(ctx, call, max)))
-                    .await;
-                let _ = reply.send(result);
-            }
-            Command::Reprint(r, reply) => {
-                let result = self.with_ctx(|a, ctx| Box::pin(a.reprint(ctx, *r))).await;
-                let _ = reply.send(result);
-            }
-            Command::Collect(h, reply) => {
-                let result = self.with_ctx(|a, ctx| Box::pin(a.collect(ctx, h))).await;
-                let _ = reply.send(result);
-            }
-            Command::SweepMaterial(after, reply) => {
-                let retention = self.config.material_retention;
-                let result = self
-                    .with_ctx(|a, ctx| Box::pin(a.sweep_material(ctx, retention, after)))
-                    .await;
-                let _ = reply.send(result);
-            }
-            Command::Reseal(after, reply) => {
-                let result = self.with_ctx(|a, ctx| Box::pin(a.reseal(ctx, after))).await;
-                let _ = reply.send(result);
-            }
-            Command::SweepEvents(reply) => {
-                let retention = self.config.event_retention;
-                let result = self
-                    .with_ctx(|a, ctx| Box::pin(a.sweep_events(ctx, retention)))
-                    .await;
-                let _ = reply.send(result);
-            }
-            Command::Cancel(id, reason, reply) => {
-                let result = self
-                    .with_ctx(|a, ctx| Box::pin(a.cancel(ctx, id, reason)))
-                    .await;
-                let _ = reply.send(result);
-            }
-            Command::Resolve(verdict, reply) => {
-                let result = self
-                    .with_ctx(|a, ctx| Box::pin(a.resolve(ctx, verdict)))
-                    .await;
-                let _ = reply.send(result);
-            }
-            Command::CompleteMany(call, c, reply) => {
-                let result = self
-                    .with_ctx(|a, ctx| Box::pin(a.complete_many(ctx, call, c)))
-                    .await;
-                let _ = reply.send(result);
-            }
-            Command::Complete(call, c, reply) => {
-                let result = self
-                    .with_ctx(|a, ctx| Box::pin(a.complete(ctx, call, c)))
-                    .await;
-                let _ = reply.send(result);
-            }
-        }
-    }
-
-    /// Runs one command under the current fence with the epoch's state,
-    /// loading that state first when the epoch changed.
-    async fn with_ctx<T>(
-        &mut self,
-        run: impl for<'a> FnOnce(
-            &'a Actor,
-            Ctx<'a>,
-        ) -> std::pin::Pin<
-            Box<dyn std::future::Future<Output = Result<T>> + Send + 'a>,
-        >,
-    ) -> Result<T> {
-        let fence = self
-            .election
-            .role()
-            .fence()
-            .cloned()
-            .ok_or(RegistryError::NotLeader)?;
-        let mut state = match self.state.take() {
-            Some(state) if state.epoch == fence.epoch => state,
-            _ => self.load_state(fence.epoch).await?,
-        };
-        let epoch = fence.epoch;
-        let result = run(
-            self,
-            Ctx {
-                fence,
-                state: &mut state,
-            },
-        )
-        .await;
-        match &result {
-            Ok(_) => self.state = Some(state),
-            Err(RegistryError::NotLeader) => {
-                warn!(%epoch, "a fenced write failed; stepping down");
-                self.election.step_down(epoch);
-            }
-            Err(_) => {}
-        }
-        result
-    }
-
-    async fn load_state(&self, epoch: Epoch) -> Result<State> {
-        let stats = get::<Stats>(&self.client, &self.keys.stats()).await?;
-        let sequences = get::<Sequences>(&self.client, &self.keys.sequences()).await?;
-        Ok(State {
-            epoch,
-            stats: stats.map(|v| v.value).unwrap_or_default(),
-            sequences: sequences.map(|v| v.value).unwrap_or_default(),
-            retention_lease: None,
-            outbox: Outbox::new(self.keys.prefix(), 'r', epoch.0),
-        })
-    }
-
-    /// Commits a fenced transaction; `None` when a non-fence condition failed.
-    /// Fence 0 is always this registry's own; a lost fence 1 is the print
-    /// leader's, which makes the caller's epoch stale.
-    async fn commit(&self, txn: FencedTxn) -> Result<Option<TxnResponse>> {
-        let mut client = self.client.clone();
-        let outcome = tokio::time::timeout(ETCD_TIMEOUT, txn.commit(&mut client))
-            .await
-            .map_err(|_| RegistryError::Unavailable("etcd transaction timed out".into()))?;
-        match outcome {
-            Ok(TxnOutcome::Applied(response)) => Ok(Some(response)),
-            Ok(TxnOutcome::ConditionFailed) => Ok(None),
-            Err(TxnError::FenceLost(0)) => Err(RegistryError::NotLeader),
-            Err(TxnError::FenceLost(_)) => Err(RegistryError::StaleEpoch(
-                "the print leader's fence no longer holds".into(),
-            )),
-            Err(e) => Err(e.into()),
-        }
-    }
-
-    /// Commits a transaction whose conditions only fail if someone else
-    /// wrote behind the leader's back.
-    async fn commit_expected(&self, txn: FencedTxn) -> Result<TxnResponse> {
-        self.commit(txn).await?.ok_or_else(|| {
-            RegistryError::Unavailable("a concurrent change was detected; retry".into())
-        })
     }
 }
 

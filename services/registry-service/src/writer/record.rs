@@ -7,7 +7,7 @@ use crate::etcd::{bounded, decode, get_many, put};
 use ektp_election::{Fence, FencedTxn};
 use ektp_nik::Nik;
 use ektp_proto::storage::RequestRecord;
-use ektp_proto::v1::{AuditEntry, EventKind, PrintMaterial, Resident, ResidentStatus, Stats};
+use ektp_proto::v1::{AuditEntry, EventKind, PrintMaterial, Resident, ResidentStatus};
 use ektp_server::AuditInTxn;
 use etcd_client::{Compare, CompareOp, PutOptions, TxnOp};
 use prost::Message;
@@ -60,7 +60,8 @@ impl NewResident {
 }
 
 /// Operations one new record adds to a transaction: resident, material,
-/// request record, event (the batch adds one counter put and one audit put).
+/// request record, event (the batch adds one lane count put and one audit
+/// put, and as many compares).
 const OPS_PER_RECORD: usize = 4;
 /// Records per batch within etcd's operation limit.
 pub(super) const MAX_BATCH: usize = (super::batch::MAX_TXN_OPS - 2) / OPS_PER_RECORD;
@@ -75,35 +76,61 @@ struct Known<'b> {
     residents: HashMap<&'b str, Resident>,
 }
 
-/// A batch decided: its transaction and each caller's answer once it commits.
-struct Plan {
-    txn: FencedTxn,
-    answers: Vec<Result<Resident>>,
-    stats: Stats,
-    created: usize,
-    /// The batch's audit entries, put in `txn`.
-    audit: Option<AuditInTxn>,
+/// A batch decided: each caller's answer once its transaction commits.
+pub(super) struct Decided {
+    pub(super) answers: Vec<Result<Resident>>,
+    /// Residents the transaction creates.
+    pub(super) created: u64,
+    /// The batch's audit entries, put in the transaction.
+    pub(super) audit: Option<AuditInTxn>,
 }
 
 impl Actor {
-    /// Records a batch of residents in one fenced transaction and returns
-    /// one answer per resident, in order. Two records of one NIK in a batch
-    /// behave as if they came one after the other: the same request id gets
-    /// the same stored resident, another id ALREADY_EXISTS.
-    ///
-    /// Nearly every batch records only new residents, so it is first
-    /// committed assuming nothing in it was seen before, guarded by
-    /// `create_revision == 0` compares on every request id and NIK — one
-    /// round trip, as for a single record. Only when a compare fails is the
-    /// stored state read and the batch decided again from it; the fence
-    /// keeps anyone else from writing in between.
-    pub(super) async fn record_batch(
+    /// Plans a batch of records on `lane` assuming none of them was seen
+    /// before: guarded by `create_revision == 0` compares on every request
+    /// id and NIK, so it commits in one round trip when that holds, as it
+    /// nearly always does, and fails as a whole otherwise (`lanes.rs`).
+    pub(super) async fn plan_new(
+        &self,
+        fence: &Fence,
+        state: &mut State,
+        lane: usize,
+        batch: &[NewResident],
+    ) -> Result<(FencedTxn, Decided)> {
+        let keys = self.record_keys(batch);
+        self.plan(fence, state, lane, batch, &keys, Known::default())
+            .await
+    }
+
+    /// Records a batch of residents in one fenced transaction on `lane`,
+    /// decided from what is stored, and returns one answer per resident, in
+    /// order. Two records of one NIK in a batch behave as if they came one
+    /// after the other: the same request id gets the same stored resident,
+    /// another id ALREADY_EXISTS. Nothing else may be in flight.
+    pub(super) async fn record_decided(
         &self,
         ctx: Ctx<'_>,
+        lane: usize,
         batch: Vec<NewResident>,
     ) -> Result<Vec<Result<Resident>>> {
         let Ctx { fence, state } = ctx;
-        let keys: Vec<(String, String)> = batch
+        let keys = self.record_keys(&batch);
+        let known = self.read_known(&batch, &keys).await?;
+        let (txn, decided) = self.plan(&fence, state, lane, &batch, &keys, known).await?;
+        // Even a batch that creates nothing commits its answers' entries.
+        if decided.created > 0 || decided.audit.is_some() {
+            self.commit_expected(txn).await?;
+            if let Some(count) = state.lanes.get_mut(lane) {
+                *count = count.after(decided.created);
+            }
+            self.audited(decided.audit.as_ref());
+        }
+        Ok(decided.answers)
+    }
+
+    /// Each record's (request key, resident key).
+    fn record_keys(&self, batch: &[NewResident]) -> Vec<(String, String)> {
+        batch
             .iter()
             .map(|new| {
                 (
@@ -111,24 +138,7 @@ impl Actor {
                     self.keys.resident(&new.nik),
                 )
             })
-            .collect();
-        let plan = self
-            .plan(&fence, state, &batch, &keys, Known::default())
-            .await?;
-        if self.commit(plan.txn).await?.is_some() {
-            state.stats = plan.stats;
-            self.audited(plan.audit.as_ref());
-            return Ok(plan.answers);
-        }
-        let known = self.read_known(&batch, &keys).await?;
-        let plan = self.plan(&fence, state, &batch, &keys, known).await?;
-        // Even a batch that creates nothing commits its answers' entries.
-        if plan.created > 0 || plan.audit.is_some() {
-            self.commit_expected(plan.txn).await?;
-            state.stats = plan.stats;
-            self.audited(plan.audit.as_ref());
-        }
-        Ok(plan.answers)
+            .collect()
     }
 
     /// The stored request records and residents a batch refers to.
@@ -164,14 +174,14 @@ impl Actor {
         &self,
         fence: &Fence,
         state: &mut State,
+        lane: usize,
         batch: &'b [NewResident],
         keys: &[(String, String)],
         mut known: Known<'b>,
-    ) -> Result<Plan> {
-        let mut plan = Plan {
-            txn: FencedTxn::new([fence]),
+    ) -> Result<(FencedTxn, Decided)> {
+        let mut txn = FencedTxn::new([fence]);
+        let mut plan = Decided {
             answers: Vec::with_capacity(batch.len()),
-            stats: state.stats,
             created: 0,
             audit: None,
         };
@@ -206,10 +216,8 @@ impl Actor {
                 create_time_unix: unix_now(),
                 job_id: String::new(),
             };
-            plan.stats.recorded += 1;
             plan.created += 1;
-            plan.txn = plan
-                .txn
+            txn = txn
                 .when(Compare::create_revision(
                     request_key.as_str(),
                     CompareOp::Equal,
@@ -236,12 +244,14 @@ impl Actor {
             known.residents.insert(new.nik.as_str(), resident.clone());
             plan.answers.push(Ok(resident));
         }
-        plan.txn = plan.txn.op(put(&self.keys.stats(), &plan.stats));
+        if plan.created > 0 {
+            let count = state.lanes.get(lane).copied().unwrap_or_default();
+            txn = count.count(&self.keys.stats_lane(lane), plan.created, txn);
+        }
         let entries = audit_entries(batch, &plan.answers);
         if !entries.is_empty() {
             let sealed = self.audit.seal_in_txn(entries);
-            plan.txn = plan
-                .txn
+            txn = txn
                 .when(Compare::create_revision(
                     sealed.key.as_str(),
                     CompareOp::Equal,
@@ -250,11 +260,11 @@ impl Actor {
                 .op(TxnOp::put(sealed.key.as_str(), sealed.value.clone(), None));
             plan.audit = Some(sealed);
         }
-        Ok(plan)
+        Ok((txn, plan))
     }
 
     /// Counts the entries of a committed batch's audit put.
-    fn audited(&self, audit: Option<&AuditInTxn>) {
+    pub(super) fn audited(&self, audit: Option<&AuditInTxn>) {
         if let Some(audit) = audit {
             self.audit.committed_in_txn(audit);
         }
