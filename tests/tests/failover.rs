@@ -110,8 +110,10 @@ async fn no_acknowledged_record_is_lost_when_the_registry_leader_is_killed_under
     let mut cluster = Cluster::start(Spec::registry_only(dir.path())?).await?;
     let addresses: Vec<String> = cluster.registry.iter().map(|n| n.address.clone()).collect();
     let clients = lazy_clients(&addresses)?;
-    let writers = 4u32;
-    let per_writer = 75u32;
+    // Enough writers that the leader's record batches fill and several are
+    // in flight on its lanes when it is killed.
+    let writers = 60u32;
+    let per_writer = 5u32;
     let acked = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let mut tasks = Vec::new();
     for w in 0..writers {
@@ -160,6 +162,17 @@ async fn no_acknowledged_record_is_lost_when_the_registry_leader_is_killed_under
         stats.recorded,
         expected.len() as u64,
         "each record counted once"
+    );
+    let mut etcd = cluster.etcd.client().await?;
+    let lanes = etcd
+        .get(
+            format!("/ektp/{}/counters/stats-lanes/", cluster.office),
+            Some(etcd_client::GetOptions::new().with_prefix().with_keys_only()),
+        )
+        .await?;
+    assert!(
+        lanes.kvs().len() > 1,
+        "record batches were in flight on more than one lane"
     );
     Ok(())
 }
