@@ -167,7 +167,11 @@ async fn no_acknowledged_record_is_lost_when_the_registry_leader_is_killed_under
     let lanes = etcd
         .get(
             format!("/ektp/{}/counters/stats-lanes/", cluster.office),
-            Some(etcd_client::GetOptions::new().with_prefix().with_keys_only()),
+            Some(
+                etcd_client::GetOptions::new()
+                    .with_prefix()
+                    .with_keys_only(),
+            ),
         )
         .await?;
     assert!(

@@ -25,6 +25,23 @@ async fn cluster_with_residents(dir: &std::path::Path) -> ektp_tests::Result<Clu
     for i in 0..RECORDED {
         client.record_resident(record_request(i)).await?;
     }
+    // An index may answer up to its lag bound behind etcd: these tests are
+    // about the answers, so they start once every replica's index holds
+    // the records (staleness has its own test below).
+    for replica in 0..cluster.registry.len() {
+        until(
+            "every replica's index to hold the records",
+            Duration::from_secs(30),
+            || async {
+                index_gauges(&cluster, replica)
+                    .await
+                    .filter(|(ready, residents, _)| {
+                        *ready == 1.0 && *residents >= f64::from(RECORDED)
+                    })
+            },
+        )
+        .await?;
+    }
     Ok(cluster)
 }
 

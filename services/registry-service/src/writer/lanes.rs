@@ -57,8 +57,12 @@ impl LaneCount {
             .op(crate::etcd::put(key, &stored))
     }
 
-    /// The count once a transaction from [`LaneCount::count`] applied.
+    /// The count once a batch's transaction applied: one that created no
+    /// record wrote no count (see `record.rs`), so leaves it as it was.
     pub(super) fn after(self, created: u64) -> Self {
+        if created == 0 {
+            return self;
+        }
         Self {
             recorded: self.recorded + created,
             version: self.version + 1,
@@ -236,5 +240,26 @@ impl Actor {
             }
         }
         Ok(lanes)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_lane_count_moves_only_with_a_transaction_that_wrote_it() {
+        let stored = LaneCount {
+            recorded: 5,
+            version: 2,
+        };
+        assert_eq!(stored.after(0), stored, "nothing created, nothing written");
+        assert_eq!(
+            stored.after(3),
+            LaneCount {
+                recorded: 8,
+                version: 3
+            }
+        );
     }
 }
