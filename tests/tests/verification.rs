@@ -29,18 +29,7 @@ async fn cluster_with_residents(dir: &std::path::Path) -> ektp_tests::Result<Clu
     // about the answers, so they start once every replica's index holds
     // the records (staleness has its own test below).
     for replica in 0..cluster.registry.len() {
-        until(
-            "every replica's index to hold the records",
-            Duration::from_secs(30),
-            || async {
-                index_gauges(&cluster, replica)
-                    .await
-                    .filter(|(ready, residents, _)| {
-                        *ready == 1.0 && *residents >= f64::from(RECORDED)
-                    })
-            },
-        )
-        .await?;
+        until_index_holds(&cluster, replica, RECORDED).await?;
     }
     Ok(cluster)
 }
@@ -255,6 +244,21 @@ async fn index_gauges(cluster: &Cluster, i: usize) -> Option<(f64, f64, f64)> {
     ))
 }
 
+/// Waits until replica `i`'s index is ready and holds at least `residents`.
+async fn until_index_holds(cluster: &Cluster, i: usize, residents: u32) -> Result {
+    until(
+        "a replica's index to be ready and hold the residents",
+        Duration::from_secs(30),
+        || async {
+            index_gauges(cluster, i)
+                .await
+                .filter(|(ready, held, _)| *ready == 1.0 && *held >= f64::from(residents))
+        },
+    )
+    .await?;
+    Ok(())
+}
+
 /// Polls replica `i` with `claim` until `accept` holds for its answer.
 async fn until_answer(
     cluster: &Cluster,
@@ -282,16 +286,7 @@ async fn the_index_follows_records_cards_and_data_changes_and_linearizable_claim
         .wait_leader(Service::Registry, Duration::from_secs(10))
         .await?;
     let follower = 1 - leader;
-    until(
-        "the follower's index to be ready",
-        Duration::from_secs(30),
-        || async {
-            index_gauges(&cluster, follower)
-                .await
-                .filter(|g| g.0 == 1.0)
-        },
-    )
-    .await?;
+    until_index_holds(&cluster, follower, 0).await?;
 
     // A linearizable claim sees a record at once, on the follower too.
     let mut registry = cluster.registry_client(leader).await?;

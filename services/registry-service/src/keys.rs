@@ -110,12 +110,8 @@ impl Keys {
         format!("{}counters/stats", self.prefix)
     }
 
-    /// Prefix of `counters/stats` and every lane's count: one range read
-    /// returns all the totals at one revision.
-    pub fn all_stats(&self) -> String {
-        self.stats()
-    }
-
+    /// Under `stats()` as a prefix too, so one range read over it returns
+    /// every total at one revision.
     pub fn stats_lanes(&self) -> String {
         format!("{}counters/stats-lanes/", self.prefix)
     }

@@ -112,15 +112,16 @@ impl Store {
     /// Totals; `queued` and `in_doubt` are counted on read, `recorded` is
     /// added up over the writer's lanes.
     pub async fn stats(&self) -> Result<Stats> {
-        let prefix = self.keys.all_stats();
+        // `counters/stats` is a prefix of the lanes' keys: one read, one revision.
         let main = self.keys.stats();
+        let lanes = self.keys.stats_lanes();
         let mut stats = Stats::default();
         let mut lanes_recorded = 0;
-        for kv in range(&self.client, &prefix, range_end(&prefix), 0).await? {
+        for kv in range(&self.client, &main, range_end(&main), 0).await? {
             let value = decode::<Stats>(&kv)?.value;
             if kv.key() == main.as_bytes() {
                 stats = value;
-            } else if kv.key().starts_with(self.keys.stats_lanes().as_bytes()) {
+            } else if kv.key().starts_with(lanes.as_bytes()) {
                 lanes_recorded += value.recorded;
             }
         }
